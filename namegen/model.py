@@ -1,0 +1,209 @@
+"""The shared NameModel: every plugin is a Config dataclass plus a `network`, and this class
+does the rest (fit, scoring, sampling, save/load) once for all of them.
+
+A network maps contexts int64 [B, block_size] (the previous tokens, left-padded with the
+boundary token 0) to float32 logits [B, V] of the next token, and has an int `block_size`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+import typing
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import sampling
+from .data import examples
+from .errors import NamegenError
+from .train import Examples, fit_gradient, mean_nll
+from .vocab import Vocab
+
+MIN_MAX_LEN = 16  # the default sampling cap is twice the longest training name, and at least this
+
+
+@dataclass(frozen=True)
+class Score:
+    """Mean negative log-likelihood per token (nats; each name's end token counts) and perplexity."""
+
+    nll: float
+    perplexity: float
+    names: int
+    tokens: int
+
+
+class NameModel:
+    """Base class of every plugin (scikit-learn style: hyper-parameters in, learned state ends in `_`)."""
+
+    plugin_name: ClassVar[str] = ""
+    Config: ClassVar[type]  # a dataclass of hyper-parameters, with defaults
+
+    def __init__(self, **hyperparams):
+        self.config = _make_config(self, hyperparams)
+        self.vocab_: Vocab | None = None
+        self.network_: torch.nn.Module | None = None
+        self.max_len_: int | None = None
+        self.training_: dict = {}
+
+    # ---- what a plugin supplies --------------------------------------------------------
+    def build_network(self, vocab_size: int) -> torch.nn.Module:
+        """A fresh network for `vocab_size` tokens; it must have an int `block_size`."""
+        raise NotImplementedError
+
+    def fit_network(self, train: Examples, val: Examples | None, progress: bool) -> dict:
+        """Fit `self.network_` to the pairs; returns a summary for the checkpoint. Plugins with a
+        better method than gradient descent (counting, a sufficient statistic) override this."""
+        return fit_gradient(self.network_, train, val, self.config, progress=progress)
+
+    # ---- shared ------------------------------------------------------------------------
+    @property
+    def hyperparams(self) -> dict:
+        return dataclasses.asdict(self.config)
+
+    @property
+    def block_size(self) -> int:
+        return self._fitted().block_size
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.hyperparams.items())
+        return f"namegen.create({self.plugin_name!r}{', ' if args else ''}{args})"
+
+    def fit(self, train_names: Sequence[str], val_names: Sequence[str] | None = None, progress: bool = False) -> NameModel:
+        """Learn from `train_names`; `val_names` (optional) guide early stopping. Returns self.
+        The vocabulary is every character of the names given here."""
+        train_names = _check_names(train_names, "training names")
+        val_names = _check_names(val_names, "validation names") if val_names else []
+        self.vocab_ = Vocab.from_names(train_names + val_names)
+        self.max_len_ = max(MIN_MAX_LEN, 2 * max(map(len, train_names)))
+        with torch.random.fork_rng():  # seeded initialisation without touching the caller's RNG
+            torch.manual_seed(getattr(self.config, "seed", 0))
+            self.network_ = self.build_network(len(self.vocab_))
+        block = getattr(self.network_, "block_size", None)
+        if not isinstance(block, int) or block < 1:
+            raise TypeError(f"{type(self).__name__}.build_network must return a module with an int block_size >= 1")
+        train, val = self._examples(train_names)[0], (self._examples(val_names)[0] if val_names else None)
+        start = time.perf_counter()
+        summary = self.fit_network(train, val, progress)
+        self.network_.eval()
+        self.training_ = {
+            "fit_seconds": round(time.perf_counter() - start, 4),
+            "train_names": len(train_names), "val_names": len(val_names),
+            **summary,
+            "train_nll": mean_nll(self.network_, train),
+            **({"val_nll": mean_nll(self.network_, val)} if val is not None else {}),
+        }
+        return self
+
+    def _fitted(self) -> torch.nn.Module:
+        if self.network_ is None:
+            raise NamegenError(f"the {self.plugin_name!r} model is not fitted; call fit() first or namegen.load() a run")
+        return self.network_
+
+    def _examples(self, names: Sequence[str], unseen: int | None = None) -> tuple[Examples, np.ndarray]:
+        encoded = [self.vocab_.encode(n, unseen) for n in names]
+        contexts, targets, owners = examples(encoded, self._fitted().block_size)
+        return Examples(torch.from_numpy(contexts), torch.from_numpy(targets)), owners
+
+    @torch.no_grad()
+    def token_log_probs(self, contexts: torch.Tensor, batch: int = 65536) -> torch.Tensor:
+        """log p(next | context) for every token: float32 [B, V]."""
+        network = self._fitted()
+        return torch.cat([F.log_softmax(network(contexts[i : i + batch]), dim=-1) for i in range(0, len(contexts), batch)]) \
+            if len(contexts) else torch.zeros(0, len(self.vocab_))
+
+    def log_likelihood(self, names: Sequence[str], unseen_floor: float | None = None) -> np.ndarray:
+        """Natural-log likelihood of each name, its end token included: float64 [len(names)].
+
+        A character the model never saw raises, unless `unseen_floor` (a probability in (0, 1))
+        is given: the unseen character then scores log(unseen_floor), and the positions after
+        it see it as the boundary token.
+        """
+        names = _check_names(names, "names", allow_empty=True)
+        if unseen_floor is not None and not 0 < unseen_floor < 1:
+            raise NamegenError(f"unseen_floor must be a probability between 0 and 1, got {unseen_floor}")
+        data, owners = self._examples(names, unseen=-1 if unseen_floor is not None else None)
+        unseen = data.targets < 0
+        log_probs = self.token_log_probs(data.contexts.clamp(min=0))
+        picked = log_probs.gather(1, data.targets.clamp(min=0)[:, None])[:, 0].double()
+        if unseen_floor is not None:
+            picked[unseen] = math.log(unseen_floor)
+        return np.bincount(owners, weights=picked.numpy(), minlength=len(names))
+
+    def score(self, names: Sequence[str], unseen_floor: float | None = None) -> Score:
+        """Mean NLL per token (nats) and perplexity over `names`."""
+        names = _check_names(names, "names")
+        tokens = sum(map(len, names)) + len(names)
+        nll = -float(self.log_likelihood(names, unseen_floor).sum()) / tokens
+        return Score(nll=nll, perplexity=math.exp(nll), names=len(names), tokens=tokens)
+
+    def sample_tokens(self, n: int, seed: int = 0, temperature: float = 1.0, max_len: int | None = None, prefix: str = "") -> np.ndarray:
+        """Token ids [n, max_len] (0-padded) by the randomness contract of namegen.sampling."""
+        network = self._fitted()
+        n = sampling.check_count(n)
+        temperature = sampling.check_temperature(temperature)
+        max_len = self.max_len_ if max_len is None else int(max_len)
+        prefix_ids = self.vocab_.encode(prefix)
+        if max_len < 1 or len(prefix_ids) >= max_len:
+            raise NamegenError(f"max_len must be at least 1 and longer than the prefix, got max_len={max_len}, prefix {prefix!r}")
+        return sampling.sample_tokens(network, n, seed, temperature, max_len, prefix_ids).numpy()
+
+    def sample(self, n: int, seed: int = 0, temperature: float = 1.0, max_len: int | None = None, prefix: str = "") -> list[str]:
+        """`n` names; the same (seed, temperature) always gives the same names (see README)."""
+        return [self.vocab_.decode(row) for row in self.sample_tokens(n, seed, temperature, max_len, prefix).tolist()]
+
+    def save(self, path: str | Path) -> Path:
+        from .checkpoint import save
+
+        return save(self, path)
+
+
+def _check_names(names, what: str, allow_empty: bool = False) -> list[str]:
+    if isinstance(names, str):
+        raise NamegenError(f"{what} must be a list of strings, not one string")
+    names = list(names)
+    if not names and not allow_empty:
+        raise NamegenError(f"{what} are empty")
+    bad = next((n for n in names if not isinstance(n, str) or not n), None)
+    if bad is not None:
+        raise NamegenError(f"{what} must be non-empty strings, got {bad!r}")
+    return names
+
+
+def _make_config(model: NameModel, hyperparams: dict):
+    """The plugin's Config from keyword arguments; unknown names and wrong types are rejected.
+    Strings (from the command line) are converted to the field's type."""
+    cls = model.Config
+    hints = typing.get_type_hints(cls)
+    valid = [f.name for f in dataclasses.fields(cls)]
+    values = {}
+    for key, value in hyperparams.items():
+        if key not in valid:
+            raise NamegenError(f"unknown hyper-parameter {key!r} for plugin {model.plugin_name!r}; valid: {', '.join(valid) or 'none'}")
+        values[key] = _coerce(key, value, hints[key])
+    return cls(**values)
+
+
+def _coerce(key: str, value, kind: type):
+    if kind is bool:
+        if isinstance(value, str) and value.lower() in ("true", "1", "yes", "false", "0", "no"):
+            return value.lower() in ("true", "1", "yes")
+        if isinstance(value, bool):
+            return value
+    elif kind in (int, float) and not isinstance(value, bool):
+        try:
+            converted = kind(value)
+            if kind is int and float(value) != converted:
+                raise ValueError
+            return converted
+        except (TypeError, ValueError):
+            pass
+    elif kind is str and isinstance(value, str):
+        return value
+    raise NamegenError(f"hyper-parameter {key!r} must be {kind.__name__}, got {value!r}")

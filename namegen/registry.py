@@ -1,0 +1,111 @@
+"""The plugin registry (timm-style): `@register("name")` on a NameModel subclass.
+
+Plugins come from three places: the built-ins in namegen.plugins, installed distributions
+that declare an entry point in the group `namegen.plugins`, and a local folder of .py files
+(`load_plugins_dir`). The registry knows nothing about any plugin.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib
+import importlib.util
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import NamegenError
+
+if TYPE_CHECKING:
+    from .model import NameModel
+
+ENTRY_POINT_GROUP = "namegen.plugins"
+BUILTIN_MODULES = ("namegen.plugins.counts", "namegen.plugins.linear")
+
+_plugins: dict[str, type[NameModel]] = {}
+_discovered = False
+
+
+def _origin(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def register(name: str):
+    """Class decorator: make a NameModel subclass available as `name`."""
+
+    def decorate(cls: type[NameModel]) -> type[NameModel]:
+        from .model import NameModel
+
+        if not (isinstance(cls, type) and issubclass(cls, NameModel)):
+            raise TypeError(f"@register({name!r}) needs a NameModel subclass, got {cls!r}")
+        other = _plugins.get(name)
+        if other is not None and _origin(other) != _origin(cls):
+            raise NamegenError(f"plugin name {name!r} is claimed by both {_origin(other)} and {_origin(cls)}")
+        cls.plugin_name = name
+        _plugins[name] = cls
+        return cls
+
+    return decorate
+
+
+def _discover() -> None:
+    """Import the built-ins and every installed entry point, once."""
+    global _discovered
+    if _discovered:
+        return
+    _discovered = True
+    for module in BUILTIN_MODULES:
+        importlib.import_module(module)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            loaded = ep.load()
+        except Exception as err:  # a broken third-party plugin must not break the others
+            print(f"namegen: warning: plugin entry point {ep.name!r} ({ep.value}) failed to load: {err}", file=sys.stderr)
+            continue
+        # An entry point may name a module whose classes @register themselves, or a class itself.
+        if isinstance(loaded, type) and _plugins.get(ep.name) is not loaded:
+            register(ep.name)(loaded)
+
+
+def load_plugins_dir(folder: str | Path) -> list[str]:
+    """Import every .py file in `folder` (their @register calls add plugins). Returns the new names."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise NamegenError(f"plugins folder {str(folder)!r} does not exist")
+    _discover()
+    before = set(_plugins)
+    for file in sorted(folder.glob("*.py")):
+        module_name = f"namegen_local_plugins.{file.stem}"
+        if module_name in sys.modules:
+            continue
+        spec = importlib.util.spec_from_file_location(module_name, file)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        try:
+            spec.loader.exec_module(module)
+        except NamegenError:
+            del sys.modules[module_name]
+            raise
+        except Exception as err:
+            del sys.modules[module_name]
+            raise NamegenError(f"plugin file {str(file)!r} failed to import: {type(err).__name__}: {err}") from err
+    return sorted(set(_plugins) - before)
+
+
+def available(pattern: str = "*") -> list[str]:
+    """Names of the registered plugins that match the fnmatch `pattern`, sorted."""
+    _discover()
+    return sorted(fnmatch.filter(_plugins, pattern))
+
+
+def get(name: str) -> type[NameModel]:
+    _discover()
+    if name not in _plugins:
+        raise NamegenError(f"unknown plugin {name!r}; available: {', '.join(available())}")
+    return _plugins[name]
+
+
+def create(name: str, **hyperparams) -> NameModel:
+    """A new, unfitted model of plugin `name`; unknown hyper-parameters are rejected."""
+    return get(name)(**hyperparams)

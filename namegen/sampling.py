@@ -1,0 +1,110 @@
+"""The randomness contract: a sample is a pure function of (model, seed, temperature).
+
+Name i, step t (the position of the character being drawn) uses the uniform
+
+    u(i, t) = (mix(row_key(seed, i) ^ mix(t)) + 0.5) / 2**31
+
+where `mix` is a 31-bit integer hash built from operations that numpy, torch, ONNX and
+JavaScript (BigInt) all compute exactly: xor, and, multiplication with products below 2**62,
+and division of non-negative numbers by powers of two. The next token is the inverse-CDF pick
+
+    p   = exp((float64(logits) - max) / float64(temperature))      # temperature is a float32
+    cdf = cumsum(p)
+    next = min(count(cdf < u * cdf[-1]), V - 1)
+
+computed in float64, so a uniform within float32 rounding of a CDF boundary cannot send two
+runtimes different ways. The ONNX sampler (namegen/exports/onnx.py) builds the same steps
+as graph nodes; `sample_tokens` below is the torch reference. Change either only together,
+and bump SAMPLING_RULE_VERSION.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+SAMPLING_RULE_VERSION = 1
+MASK31 = (1 << 31) - 1
+SEED_MASK = (1 << 62) - 1  # seeds are taken modulo 2**62
+MULTIPLIERS = (0x2C1B3C6D, 0x297A2D39)  # odd, below 2**30: products of 31-bit values stay below 2**61
+SHIFTS = (1 << 16, 1 << 15, 1 << 16)  # x // SHIFT is a right shift for x >= 0
+MAX_COUNT = 1_000_000  # most names in one call, for the ONNX sampler too: [count, max_len] int64 must fit
+
+
+def mix(x):
+    """The 31-bit hash; `x` in [0, 2**31): a Python int, a numpy or a torch int64 array."""
+    x = x ^ (x // SHIFTS[0])
+    x = (x * MULTIPLIERS[0]) & MASK31
+    x = x ^ (x // SHIFTS[1])
+    x = (x * MULTIPLIERS[1]) & MASK31
+    return x ^ (x // SHIFTS[2])
+
+
+def seed_key(seed: int) -> int:
+    seed &= SEED_MASK
+    return mix(mix(seed & MASK31) ^ (seed >> 31))
+
+
+def row_keys(seed: int, index):
+    """Per-name keys for names `index` (int64 array or tensor)."""
+    return mix(seed_key(seed) ^ (index & MASK31))
+
+
+def uniforms(keys, step: int):
+    """u(i, t) for the names with `keys` at step t, float64 in (0, 1)."""
+    return (mix(keys ^ mix(step)) + 0.5) / float(1 << 31)
+
+
+def check_temperature(temperature: float) -> float:
+    """The temperature as the float32 the ONNX graph receives; it must be positive and finite."""
+    from .errors import NamegenError
+
+    t32 = float(np.float32(temperature))
+    if not (t32 > 0 and np.isfinite(t32)):
+        raise NamegenError(f"temperature must be a positive number, got {temperature}")
+    return t32
+
+
+def check_count(count: int) -> int:
+    from .errors import NamegenError
+
+    if isinstance(count, bool) or int(count) != count or not 1 <= count <= MAX_COUNT:
+        raise NamegenError(f"number of names must be an integer from 1 to {MAX_COUNT:,}, got {count}")
+    return int(count)
+
+
+def pick(logits: torch.Tensor, u: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Inverse-CDF pick of the next token for each row of float32 `logits` [B, V]."""
+    z = logits.double()
+    z = (z - z.max(dim=-1, keepdim=True).values) / temperature
+    cdf = torch.exp(z).cumsum(dim=-1)
+    chosen = (cdf < u[:, None] * cdf[:, -1:]).sum(dim=-1)
+    return chosen.clamp(max=logits.shape[-1] - 1)
+
+
+@torch.no_grad()
+def sample_tokens(network, count: int, seed: int, temperature: float, max_len: int, prefix: list[int] = ()) -> torch.Tensor:
+    """Token ids [count, max_len] (0-padded) of `count` names drawn by the contract above.
+
+    Names that are still going after `max_len` characters are cut there. Only the names still
+    going are fed to the network at each step: a name's draws depend on (seed, i, t), not on
+    which other names are alive.
+    """
+    block_size = network.block_size
+    tokens = torch.zeros(count, max_len, dtype=torch.int64)
+    context = torch.zeros(count, block_size + len(prefix), dtype=torch.int64)
+    if prefix:
+        tokens[:, : len(prefix)] = torch.tensor(prefix)
+        context[:, block_size:] = torch.tensor(prefix)
+    context = context[:, context.shape[1] - block_size :]
+    alive = torch.arange(count, dtype=torch.int64)
+    keys = row_keys(seed, alive)
+    for step in range(len(prefix), max_len):
+        chosen = pick(network(context), uniforms(keys, step), temperature)
+        tokens[alive, step] = chosen
+        going = chosen != 0
+        if not bool(going.any()):
+            break
+        alive, keys = alive[going], keys[going]
+        context = torch.cat([context[going, 1:], chosen[going, None]], dim=1)
+    return tokens

@@ -1,0 +1,50 @@
+"""Shared fixtures. The test-only plugins in tests/plugins are loaded the way users load a
+local folder (namegen.load_plugins_dir), so every registry-parametrised test covers them."""
+
+from pathlib import Path
+
+import pytest
+
+import namegen
+from namegen.data import read_names
+
+HERE = Path(__file__).parent
+namegen.load_plugins_dir(HERE / "plugins")
+
+SHARED_NAMES = HERE.parent.parent / "shared" / "data" / "names.txt"
+SMALL_NAMES = [
+    "emma", "olivia", "ava", "isabella", "sophia", "mia", "amelia", "harper", "evelyn", "abigail",
+    "emily", "ella", "elizabeth", "camila", "luna", "sofia", "avery", "mila", "aria", "scarlett",
+    "liam", "noah", "william", "james", "oliver", "benjamin", "elijah", "lucas", "mason", "logan",
+    "alexander", "ethan", "jacob", "michael", "daniel", "henry", "jackson", "sebastian", "aiden", "matthew",
+]
+
+
+@pytest.fixture(scope="session")
+def bundled_names() -> list[str]:
+    return read_names("bundled")
+
+
+@pytest.fixture(scope="session")
+def shared_names() -> list[str]:
+    """The 32K-name benchmark corpus from ../shared; tests that need it skip cleanly without it."""
+    if not SHARED_NAMES.is_file():
+        pytest.skip(f"benchmark corpus {SHARED_NAMES} is absent")
+    return read_names(SHARED_NAMES)
+
+
+@pytest.fixture(scope="session")
+def fitted(bundled_names):
+    """One fitted model per plugin on a 2,000-name slice of the bundled data, shared by the session."""
+    from namegen.data import split_names
+
+    split = split_names(bundled_names[::15], seed=0)
+    cache = {}
+
+    def get(plugin: str):
+        if plugin not in cache:
+            cache[plugin] = namegen.create(plugin).fit(split.train, split.val)
+        return cache[plugin]
+
+    get.split = split
+    return get

@@ -5,21 +5,28 @@
     m = namegen.create("linear").fit(train_names, val_names)
     m.sample(10, seed=7)
     m.save("runs/x"); namegen.load("runs/x")
+
+The torch side is imported on first use, so that `namegen.runtime` (numpy + onnxruntime)
+works in apps that embed an export without torch.
 """
+
+from importlib import import_module
 
 __version__ = "0.1.0"
 
 from .errors import NamegenError  # noqa: E402
-from .model import NameModel, Score  # noqa: E402
-from .registry import available, create, load_plugins_dir, register  # noqa: E402
-from .train import TrainConfig  # noqa: E402
+
+_LAZY = {
+    "NameModel": "namegen.model", "Score": "namegen.model", "TrainConfig": "namegen.train",
+    "available": "namegen.registry", "create": "namegen.registry", "register": "namegen.registry",
+    "load_plugins_dir": "namegen.registry", "load": "namegen.checkpoint",
+}
 
 
-def load(path):
-    """The model saved in the run folder `path` (see namegen.checkpoint)."""
-    from .checkpoint import load as load_checkpoint
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'namegen' has no attribute {name!r}")
 
-    return load_checkpoint(path)
 
-
-__all__ = ["NameModel", "NamegenError", "Score", "TrainConfig", "available", "create", "load", "load_plugins_dir", "register", "__version__"]
+__all__ = ["NamegenError", "__version__", *_LAZY]

@@ -79,6 +79,8 @@ def examples(encoded: list[list[int]], block_size: int) -> tuple[np.ndarray, np.
     `block_size` previous tokens, left-padded with the boundary token 0.
     Returns contexts int64 [N, block_size], targets int64 [N], owners int64 [N].
     """
+    if not encoded:  # no names, no pairs (the offsets below assume at least one name)
+        return np.zeros((0, block_size), np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
     lengths = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=len(encoded))
     # One stream: each name is preceded by block_size boundary tokens and followed by one.
     width = lengths + block_size + 1

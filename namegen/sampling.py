@@ -20,8 +20,14 @@ and bump SAMPLING_RULE_VERSION.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
+
+from .errors import NamegenError
+
+if TYPE_CHECKING:  # torch is imported inside the torch functions: namegen.runtime uses this module without it
+    import torch
 
 SAMPLING_RULE_VERSION = 1
 MASK31 = (1 << 31) - 1
@@ -57,8 +63,6 @@ def uniforms(keys, step: int):
 
 def check_temperature(temperature: float) -> float:
     """The temperature as the float32 the ONNX graph receives; it must be positive and finite."""
-    from .errors import NamegenError
-
     t32 = float(np.float32(temperature))
     if not (t32 > 0 and np.isfinite(t32)):
         raise NamegenError(f"temperature must be a positive number, got {temperature}")
@@ -66,8 +70,6 @@ def check_temperature(temperature: float) -> float:
 
 
 def check_count(count: int) -> int:
-    from .errors import NamegenError
-
     if isinstance(count, bool) or int(count) != count or not 1 <= count <= MAX_COUNT:
         raise NamegenError(f"number of names must be an integer from 1 to {MAX_COUNT:,}, got {count}")
     return int(count)
@@ -75,6 +77,8 @@ def check_count(count: int) -> int:
 
 def pick(logits: torch.Tensor, u: torch.Tensor, temperature: float) -> torch.Tensor:
     """Inverse-CDF pick of the next token for each row of float32 `logits` [B, V]."""
+    import torch
+
     z = logits.double()
     z = (z - z.max(dim=-1, keepdim=True).values) / temperature
     cdf = torch.exp(z).cumsum(dim=-1)
@@ -82,7 +86,6 @@ def pick(logits: torch.Tensor, u: torch.Tensor, temperature: float) -> torch.Ten
     return chosen.clamp(max=logits.shape[-1] - 1)
 
 
-@torch.no_grad()
 def sample_tokens(network, count: int, seed: int, temperature: float, max_len: int, prefix: list[int] = ()) -> torch.Tensor:
     """Token ids [count, max_len] (0-padded) of `count` names drawn by the contract above.
 
@@ -90,6 +93,13 @@ def sample_tokens(network, count: int, seed: int, temperature: float, max_len: i
     going are fed to the network at each step: a name's draws depend on (seed, i, t), not on
     which other names are alive.
     """
+    import torch
+
+    with torch.no_grad():
+        return _sample_tokens(torch, network, count, seed, temperature, max_len, prefix)
+
+
+def _sample_tokens(torch, network, count, seed, temperature, max_len, prefix):
     block_size = network.block_size
     tokens = torch.zeros(count, max_len, dtype=torch.int64)
     context = torch.zeros(count, block_size + len(prefix), dtype=torch.int64)

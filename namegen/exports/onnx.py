@@ -33,19 +33,11 @@ from onnx import TensorProto, helper, numpy_helper
 from .. import __version__
 from .. import sampling
 from ..checkpoint import write_atomic
+from ..runtime import SAMPLER_FORMAT, SCORER_FORMAT, scorer_path
 
 OPSET = 21  # ONNX 1.16 operator set: StringConcat (20), BitwiseXor/And (18)
 ML_OPSET = 4  # ai.onnx.ml: LabelEncoder
 IR_VERSION = 10
-SAMPLER_FORMAT = "namegen-sampler"
-SCORER_FORMAT = "namegen-scorer"
-SCORER_SUFFIX = ".scorer.onnx"
-
-
-def scorer_path(sampler_path: str | Path) -> Path:
-    """Where the scorer of a sampler lives: `x/NAME.onnx` -> `x/NAME.scorer.onnx`."""
-    path = Path(sampler_path)
-    return path.with_name(path.name.removesuffix(".onnx") + SCORER_SUFFIX)
 
 
 class Graph:

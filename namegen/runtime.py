@@ -1,0 +1,92 @@
+"""Run an ONNX export with numpy and onnxruntime only: no torch, for apps that embed a model.
+
+    from namegen import runtime
+    model = runtime.load("exports/linear.onnx")     # finds exports/linear.scorer.onnx beside it
+    model.sample(10, seed=7, temperature=0.8)       # the same names as the torch model gives
+    model.log_likelihood(["emma"])
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from . import sampling
+from .errors import NamegenError
+from .vocab import Vocab
+
+REQUIRED_METADATA = ("namegen_format", "vocab", "max_len", "max_count", "sampling_rule_version")
+SAMPLER_FORMAT, SCORER_FORMAT, SCORER_SUFFIX = "namegen-sampler", "namegen-scorer", ".scorer.onnx"
+
+
+def scorer_path(sampler_path: str | Path) -> Path:
+    """The naming rule: the scorer of `x/NAME.onnx` is `x/NAME.scorer.onnx`."""
+    path = Path(sampler_path)
+    return path.with_name(path.name.removesuffix(".onnx") + SCORER_SUFFIX)
+
+
+def _session(path: Path, expected_format: str) -> tuple[ort.InferenceSession, dict[str, str]]:
+    if not path.is_file():
+        raise NamegenError(f"ONNX file {str(path)!r} does not exist; write one with `namegen export onnx RUN`")
+    try:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as err:  # onnxruntime raises its own exception types for unreadable files
+        raise NamegenError(f"{path} is not a loadable ONNX model: {str(err).splitlines()[0]}") from None
+    meta = session.get_modelmeta().custom_metadata_map
+    missing = [key for key in REQUIRED_METADATA if key not in meta]
+    if missing:
+        raise NamegenError(f"{path} is not a namegen export: its metadata lacks {', '.join(missing)}")
+    if meta["namegen_format"] != expected_format:
+        raise NamegenError(f"{path} is a {meta['namegen_format']!r}, not a {expected_format!r}")
+    if int(meta["sampling_rule_version"]) != sampling.SAMPLING_RULE_VERSION:
+        raise NamegenError(f"{path} uses sampling rule {meta['sampling_rule_version']}; this namegen knows {sampling.SAMPLING_RULE_VERSION}")
+    return session, meta
+
+
+class ExportedModel:
+    """A sampler export (and its scorer, when it is beside it) behind the NameModel calls."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.session, self.metadata = _session(self.path, SAMPLER_FORMAT)
+        self.vocab = Vocab(tuple(json.loads(self.metadata["vocab"])))
+        self.max_len = int(self.metadata["max_len"])
+        self.max_count = int(self.metadata["max_count"])
+        self._scorer = None
+
+    def sample(self, n: int, seed: int = 0, temperature: float = 1.0) -> list[str]:
+        """`n` names, exactly those of the torch model's sample(n, seed=seed, temperature=temperature)."""
+        return self.sample_tokens(n, seed, temperature, names=True)
+
+    def sample_tokens(self, n: int, seed: int = 0, temperature: float = 1.0, names: bool = False):
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= self.max_count:
+            raise NamegenError(f"number of names must be an integer from 1 to {self.max_count:,}, got {n}")
+        temperature = sampling.check_temperature(temperature)
+        feeds = {"seed": np.array(seed & sampling.SEED_MASK, np.int64), "count": np.array(n, np.int64),
+                 "temperature": np.array(temperature, np.float32)}
+        (out,) = self.session.run(["names" if names else "tokens"], feeds)
+        return out.tolist() if names else out
+
+    @property
+    def scorer(self) -> ort.InferenceSession:
+        if self._scorer is None:
+            self._scorer = _session(scorer_path(self.path), SCORER_FORMAT)[0]
+        return self._scorer
+
+    def log_likelihood(self, names: list[str]) -> np.ndarray:
+        """Natural-log likelihood of each name (end token included), float32, from the scorer."""
+        if isinstance(names, str):
+            raise NamegenError("names must be a list of strings, not one string")
+        encoded = [self.vocab.encode(name) for name in names]
+        tokens = np.zeros((len(encoded), max(map(len, encoded), default=0)), np.int64)
+        for row, ids in zip(tokens, encoded):
+            row[: len(ids)] = ids
+        return self.scorer.run(["log_likelihood"], {"tokens": tokens})[0]
+
+
+def load(path: str | Path) -> ExportedModel:
+    """The sampler that `namegen export onnx` wrote at `path`; its scorer is found beside it."""
+    return ExportedModel(path)

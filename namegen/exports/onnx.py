@@ -19,8 +19,10 @@ Both carry the vocabulary and the rest of what an app needs in `metadata_props`.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import logging
+import math
 import warnings
 from contextlib import redirect_stdout
 from pathlib import Path
@@ -38,6 +40,9 @@ from ..runtime import SAMPLER_FORMAT, SCORER_FORMAT, scorer_path
 OPSET = 21  # ONNX 1.16 operator set: StringConcat (20), BitwiseXor/And (18)
 ML_OPSET = 4  # ai.onnx.ml: LabelEncoder
 IR_VERSION = 10
+TOKEN_TYPE = TensorProto.UINT8  # token ids inside the sampler (V <= 256): an eighth of int64's memory traffic
+TABLE_LIMIT = 1 << 16  # list every context (V**block_size of them) up to this many, and tabulate the network
+CHUNK_ENTRIES = 20_000  # LabelEncoder entries at most: each lookup spells k tokens, V**k <= this
 
 
 class Graph:
@@ -151,8 +156,155 @@ def make_model(g: Graph, inputs, outputs, initializers, meta: dict[str, str], na
     return model
 
 
-def build_sampler(model, network: onnx.ModelProto) -> onnx.ModelProto:
+def int_info(name: str, shape) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(name, TensorProto.INT64, shape)
+
+
+def uniforms(g: Graph, keys: str, step: str, max_len: int) -> str:
+    """namegen.sampling.uniforms(keys, step) as graph nodes: float64 in (0, 1)."""
+    step_mix = g.op("Gather", g.i64([sampling.mix(t) for t in range(max_len)], "step_mix"), step)
+    hashed = g.op("Cast", mix(g, g.op("BitwiseXor", keys, step_mix)), to=TensorProto.DOUBLE)
+    return g.op("Mul", g.op("Add", hashed, g.const(0.5, np.float64)), g.const(2.0**-31, np.float64))  # / 2**31, exactly
+
+
+def cdf_of(g: Graph, logits: str, temperature: str) -> str:
+    """cumsum(exp((float64(logits) - max) / temperature)) along the last axis, as in sampling.pick."""
+    z = g.op("Cast", logits, to=TensorProto.DOUBLE)
+    z = g.op("Sub", z, g.op("ReduceMax", z, g.i64([-1]), keepdims=1))
+    return g.op("CumSum", g.op("Exp", g.op("Div", z, temperature)), g.i64(-1))
+
+
+def loop_body(g: Graph, name: str, carried: list[tuple[str, list]], chosen: str, column_zeros: str, extra_out: dict) -> onnx.GraphProto:
+    """Close a sampling step: write `chosen` into this step's column, keep the names still going."""
+    g.op("ScatterElements", column_zeros, "alive_in", g.op("Cast", chosen, to=TOKEN_TYPE), axis=0, name="column")
+    going = g.op("Greater", chosen, g.i64(0))
+    for value, _ in carried:
+        g.op("Compress", extra_out.get(value, f"{value}_in"), going, axis=0, name=f"{value}_out")
+    g.op("Greater", g.op("Size", "alive_out"), g.i64(0), name="cond_out")
+    return helper.make_graph(
+        g.nodes, name,
+        [int_info("step", []), helper.make_tensor_value_info("cond_in", TensorProto.BOOL, [])]
+        + [int_info(f"{value}_in", shape) for value, shape in carried],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, [])]
+        + [int_info(f"{value}_out", shape) for value, shape in carried]
+        + [helper.make_tensor_value_info("column", TOKEN_TYPE, ["count"])],
+    )
+
+
+def table_loop(g: Graph, network, initializers, vocab_size, block_size, max_len, temperature, keys, index, column_zeros):
+    """Sampling when every context can be listed (V**block_size <= TABLE_LIMIT): the network runs
+    once, on all contexts, before the loop; each step then only looks up its row of the CDF
+    table and finds count(cdf < u * total) by binary search over the row (the CDF is
+    non-decreasing, so the search gives exactly the count). A context is carried as its index
+    in the table: the base-V number of its tokens."""
+    contexts = vocab_size**block_size
+    width = 1 << (vocab_size - 1).bit_length()  # rows padded to a power of two with +inf
+    ids = g.op("Range", g.i64(0), g.i64(contexts), g.i64(1))
+    digits = [g.op("Mod", g.op("Div", ids, g.i64(vocab_size ** (block_size - 1 - k))), g.i64(vocab_size)) for k in range(block_size)]
+    all_contexts = g.op("Concat", *[g.op("Unsqueeze", d, g.i64([1])) for d in digits], axis=1)
+    cdf = cdf_of(g, splice(network, g, all_contexts, initializers), temperature)
+    total = g.op("Squeeze", g.op("Slice", cdf, g.i64([-1]), g.i64([vocab_size]), g.i64([1])), g.i64([1]))
+    padded = g.op("Pad", cdf, g.i64([0, 0, 0, width - vocab_size]), g.const(np.inf, np.float64))
+    table = g.op("Reshape", padded, g.i64([-1]))
+
+    # GatherElements and arithmetic, not Gather and Where: in onnxruntime 1.32 the latter are
+    # 5-10 times slower per element on 1-D tensors, and these run once per name and step.
+    b = Graph("step/")
+    threshold = b.op("Mul", uniforms(b, "keys_in", "step", max_len), b.op("GatherElements", total, "state_in", axis=0))
+    start = b.op("Mul", "state_in", b.i64(width))
+    last = b.op("Sub", start, b.i64(1))  # the last entry known to be below the threshold: none yet
+    bit = width // 2
+    while bit:
+        below = b.op("Less", b.op("GatherElements", table, b.op("Add", last, b.i64(bit)), axis=0), threshold)
+        last = b.op("Add", last, b.op("Mul", b.op("Cast", below, to=TensorProto.INT64), b.i64(bit)))
+        bit //= 2
+    chosen = b.op("Sub", b.op("Add", last, b.i64(1)), start)
+    state = chosen if block_size == 1 else b.op(
+        "Add", b.op("Mul", b.op("Mod", "state_in", b.i64(vocab_size ** (block_size - 1))), b.i64(vocab_size)), chosen)
+    carried = [("alive", ["alive"]), ("keys", ["alive"]), ("state", ["alive"])]
+    body = loop_body(b, "sample_step", carried, chosen, column_zeros, {"state": state})
+    state0 = g.op("Mul", index, g.i64(0))
+    return g.op("Loop", g.i64(max_len, "max_len"), g.const(True, np.bool_), index, keys, state0, outputs=4, body=body)[3]
+
+
+def network_loop(g: Graph, network, initializers, vocab_size, block_size, max_len, temperature, keys, index, column_zeros):
+    """Sampling with the network in the loop, on the contexts of the names still going."""
+    count = g.op("Unsqueeze", "count", g.i64([0]))
+    context = g.op("ConstantOfShape", g.op("Concat", count, g.i64([block_size]), axis=0),
+                   value=numpy_helper.from_array(np.zeros(1, np.int64)))
+    b = Graph("step/")
+    cdf = cdf_of(b, splice(network, b, "context_in", initializers), temperature)
+    threshold = b.op("Mul", b.op("Unsqueeze", uniforms(b, "keys_in", "step", max_len), b.i64([1])),
+                     b.op("Slice", cdf, b.i64([-1]), b.i64([vocab_size]), b.i64([1])))
+    chosen = b.op("ReduceSum", b.op("Cast", b.op("Less", cdf, threshold), to=TensorProto.INT64), b.i64([1]), keepdims=0)
+    shifted = b.op("Concat", b.op("Slice", "context_in", b.i64([1]), b.i64([block_size]), b.i64([1])),
+                   b.op("Unsqueeze", chosen, b.i64([1])), axis=1)
+    carried = [("alive", ["alive"]), ("keys", ["alive"]), ("context", ["alive", block_size])]
+    body = loop_body(b, "sample_step", carried, chosen, column_zeros, {"context": shifted})
+    return g.op("Loop", g.i64(max_len, "max_len"), g.const(True, np.bool_), index, keys, context, outputs=4, body=body)[3]
+
+
+def join_names(g: Graph, rows: str, tokens: str, chars: tuple[str, ...]) -> str:
+    """The names as strings, from their token ids `rows` [count, steps] (TOKEN_TYPE) and `tokens`
+    (the same, int64, padded to max_len).
+
+    LabelEncoder spells chunks of k tokens (one base-V number each) and StringConcat joins
+    them. To work in proportion to the characters, not to count x the longest name, the names
+    are sorted by length and built from their last chunk back: chunk c only touches the names
+    longer than c*k, which are a prefix of the sorted order.
+    """
+    vocab_size = len(chars)
+    k = 1
+    while vocab_size ** (k + 1) <= CHUNK_ENTRIES:
+        k += 1
+    combos = list(itertools.product(range(vocab_size), repeat=k))
+    spelled = ["".join(chars[t] for t in itertools.takewhile(bool, combo)) for combo in combos]
+    weights = vocab_size ** np.arange(k - 1, -1, -1)
+
+    lengths = g.op("ReduceSum", g.op("Cast", g.op("Greater", tokens, g.i64(0)), to=TensorProto.INT64), g.i64([1]), keepdims=0)
+    count = g.op("Shape", lengths)
+    sorted_lengths, order = g.op("TopK", lengths, count, outputs=2, largest=1, sorted=1)
+    steps = g.op("Shape", rows, start=1, end=2)
+    chunks = g.op("Div", g.op("Add", steps, g.i64([k - 1])), g.i64([k]))
+    by_length = g.op("Cast", g.op("Gather", rows, order, axis=0), to=TensorProto.INT64)
+    by_length = g.op("Pad", by_length, g.op("Concat", g.i64([0, 0, 0]), g.op("Sub", g.op("Mul", chunks, g.i64([k])), steps), axis=0))
+    chunk_keys = g.op("ReduceSum", g.op("Mul", g.op("Reshape", by_length, g.op("Concat", g.i64([0]), chunks, g.i64([k]), axis=0)),
+                                        g.i64(weights.reshape(1, 1, k))), g.i64([2]), keepdims=0)  # [count, chunks]
+    chunk_starts = g.op("Mul", g.op("Range", g.i64(0), g.op("Squeeze", chunks, g.i64([0])), g.i64(1)), g.i64(k))
+    reach = g.op("ReduceSum", g.op("Cast", g.op("Greater", g.op("Unsqueeze", sorted_lengths, g.i64([0])),
+                                                 g.op("Unsqueeze", chunk_starts, g.i64([1]))), to=TensorProto.INT64),
+                 g.i64([1]), keepdims=1)  # [chunks, 1]: how many names reach each chunk
+    empty = g.op("LabelEncoder", g.op("Mul", lengths, g.i64(0)), domain="ai.onnx.ml", keys_int64s=[0], values_strings=[""], default_string="")
+
+    j = Graph("join/")
+    chunk = j.op("Unsqueeze", j.op("Sub", j.op("Sub", j.op("Squeeze", chunks, j.i64([0])), "c"), j.i64(1)), j.i64([0]))  # last first
+    names_reached = j.op("Squeeze", j.op("Slice", reach, chunk, j.op("Add", chunk, j.i64([1]))), j.i64([0]))  # [1]
+    piece_keys = j.op("Squeeze", j.op("Slice", chunk_keys, j.op("Concat", j.i64([0]), chunk, axis=0),
+                                      j.op("Concat", names_reached, j.op("Add", chunk, j.i64([1])), axis=0)), j.i64([1]))
+    pieces = j.op("LabelEncoder", piece_keys, domain="ai.onnx.ml", keys_int64s=(np.array(combos) @ weights).tolist(),
+                  values_strings=spelled, default_string="")
+    grown = j.op("Concat", "suffix_in", j.op("Slice", empty, j.i64([0]), j.op("Sub", names_reached, j.op("Shape", "suffix_in")), j.i64([0])), axis=0)
+    j.op("StringConcat", pieces, grown, name="suffix_out")
+    j.op("Identity", "join_cond_in", name="join_cond_out")
+    body = helper.make_graph(
+        j.nodes, "join_chunk",
+        [int_info("c", []), helper.make_tensor_value_info("join_cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("suffix_in", TensorProto.STRING, ["reach"])],
+        [helper.make_tensor_value_info("join_cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("suffix_out", TensorProto.STRING, ["reach_next"])],
+    )
+    start = g.op("Slice", empty, g.i64([0]), g.i64([0]), g.i64([0]))
+    built = g.op("Loop", g.op("Squeeze", chunks, g.i64([0])), "", start, body=body)
+    in_order = g.op("Concat", built, g.op("Slice", empty, g.op("Shape", built), count, g.i64([0])), axis=0)
+    # Back to sampling order: position order[r] takes sorted name r.
+    return g.op("ScatterElements", empty, order, in_order, axis=0, name="names")
+
+
+def build_sampler(model, network: onnx.ModelProto, table_limit: int | None = None) -> onnx.ModelProto:
     vocab_size, block_size, max_len = len(model.vocab_), model.block_size, model.max_len_
+    if vocab_size > 256:
+        raise NotImplementedError(f"the ONNX sampler handles vocabularies of up to 256 tokens; this one has {vocab_size}")
+    table_limit = TABLE_LIMIT if table_limit is None else table_limit
     initializers: list = []
     g = Graph("")
 
@@ -162,72 +314,26 @@ def build_sampler(model, network: onnx.ModelProto) -> onnx.ModelProto:
     seed_key = mix(g, g.op("BitwiseXor", mix(g, g.op("BitwiseAnd", seed, mask31)), g.op("Div", seed, g.i64(1 << 31, "two31"))))
     index = g.op("Range", g.i64(0, "zero"), "count", g.i64(1, "one"))
     keys = mix(g, g.op("BitwiseXor", seed_key, g.op("BitwiseAnd", index, mask31)))
-    context = g.op("ConstantOfShape", g.op("Concat", g.op("Unsqueeze", "count", g.i64([0])), g.i64([block_size]), axis=0),
-                   value=numpy_helper.from_array(np.zeros(1, np.int64)))
-    column_zeros = g.op("ConstantOfShape", g.op("Unsqueeze", "count", g.i64([0])), value=numpy_helper.from_array(np.zeros(1, np.int64)))
+    column_zeros = g.op("Cast", g.op("Mul", index, g.i64(0)), to=TOKEN_TYPE)
     temperature = g.op("Cast", "temperature", to=TensorProto.DOUBLE)
 
-    # One step of the Loop: the torch reference is namegen.sampling.sample_tokens.
-    b = Graph("step/")
-    logits = splice(network, b, "context_in", initializers)
-    z = b.op("Cast", logits, to=TensorProto.DOUBLE)
-    z = b.op("Sub", z, b.op("ReduceMax", z, b.i64([-1]), keepdims=1))
-    cdf = b.op("CumSum", b.op("Exp", b.op("Div", z, temperature)), b.i64(-1))
-    step_mix = b.op("Gather", b.i64([sampling.mix(t) for t in range(max_len)], "step_mix"), "step")
-    u = b.op("Div", b.op("Add", b.op("Cast", mix(b, b.op("BitwiseXor", "keys_in", step_mix)), to=TensorProto.DOUBLE),
-                         b.const(0.5, np.float64)), b.const(float(1 << 31), np.float64))
-    threshold = b.op("Mul", b.op("Unsqueeze", u, b.i64([1])), b.op("Slice", cdf, b.i64([-1]), b.i64([vocab_size]), b.i64([1])))
-    chosen = b.op("ReduceSum", b.op("Cast", b.op("Less", cdf, threshold), to=TensorProto.INT64), b.i64([1]), keepdims=0)
-    chosen = b.op("Min", chosen, b.i64(vocab_size - 1))
-    b.op("ScatterElements", column_zeros, "alive_in", chosen, axis=0, name="column")
-    going = b.op("Greater", chosen, b.i64(0))
-    b.op("Compress", "alive_in", going, axis=0, name="alive_out")
-    b.op("Compress", "keys_in", going, axis=0, name="keys_out")
-    shifted = b.op("Concat", b.op("Slice", "context_in", b.i64([1]), b.i64([block_size]), b.i64([1])),
-                   b.op("Unsqueeze", chosen, b.i64([1])), axis=1)
-    b.op("Compress", shifted, going, axis=0, name="context_out")
-    b.op("Greater", b.op("Size", "alive_out"), b.i64(0), name="cond_out")
-    int_vec = lambda n, shape: helper.make_tensor_value_info(n, TensorProto.INT64, shape)  # noqa: E731
-    body = helper.make_graph(
-        b.nodes, "sample_step",
-        [int_vec("step", []), helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
-         int_vec("alive_in", ["alive"]), int_vec("keys_in", ["alive"]), int_vec("context_in", ["alive", block_size])],
-        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
-         int_vec("alive_out", ["alive_next"]), int_vec("keys_out", ["alive_next"]), int_vec("context_out", ["alive_next", block_size]),
-         int_vec("column", ["count"])],
-    )
-    _, _, _, columns = g.op("Loop", g.i64(max_len, "max_len"), g.const(True, np.bool_), index, keys, context,
-                            outputs=4, body=body)
-    steps = g.op("Shape", columns, start=0, end=1)
-    g.op("Pad", g.op("Transpose", columns, perm=[1, 0]), g.op("Concat", g.i64([0, 0, 0]), g.op("Sub", g.i64([max_len]), steps), axis=0),
-         name="tokens")
+    loop = table_loop if vocab_size**block_size <= table_limit else network_loop
+    columns = loop(g, network, initializers, vocab_size, block_size, max_len, temperature, keys, index, column_zeros)
+    rows = g.op("Transpose", columns, perm=[1, 0])
+    steps = g.op("Shape", rows, start=1, end=2)
+    tokens = g.op("Cast", g.op("Pad", rows, g.op("Concat", g.i64([0, 0, 0]), g.op("Sub", g.i64([max_len]), steps), axis=0)),
+                  to=TensorProto.INT64, name="tokens")
+    join_names(g, rows, tokens, model.vocab_.chars)
 
-    # Strings: one LabelEncoder lookup per token, then the step columns joined with StringConcat.
-    chars = g.op("LabelEncoder", columns, domain="ai.onnx.ml",
-                 keys_int64s=list(range(vocab_size)), values_strings=["", *model.vocab_.chars[1:]], default_string="")
-    join = Graph("join/")
-    join.op("Identity", "join_cond_in", name="join_cond_out")
-    # Slice, not Gather: onnxruntime 1.32's Gather on strings along axis 0 copies one element per row.
-    row = join.op("Unsqueeze", "j", join.i64([0]))
-    column = join.op("Squeeze", join.op("Slice", chars, row, join.op("Add", row, join.i64([1]))), join.i64([0]))
-    join.op("StringConcat", "text_in", column, name="text_out")
-    join_body = helper.make_graph(
-        join.nodes, "join_step",
-        [int_vec("j", []), helper.make_tensor_value_info("join_cond_in", TensorProto.BOOL, []),
-         helper.make_tensor_value_info("text_in", TensorProto.STRING, ["count"])],
-        [helper.make_tensor_value_info("join_cond_out", TensorProto.BOOL, []),
-         helper.make_tensor_value_info("text_out", TensorProto.STRING, ["count"])],
-    )
-    empty = g.op("LabelEncoder", column_zeros, domain="ai.onnx.ml", keys_int64s=[0], values_strings=[""], default_string="")
-    g.op("Loop", g.op("Squeeze", steps, g.i64([0])), "", empty, body=join_body, name="names")
-
+    meta = metadata(model, SAMPLER_FORMAT)
+    meta["sampler_loop"] = "table" if loop is table_loop else "network"
     return make_model(
         g,
         [helper.make_tensor_value_info("seed", TensorProto.INT64, []), helper.make_tensor_value_info("count", TensorProto.INT64, []),
          helper.make_tensor_value_info("temperature", TensorProto.FLOAT, [])],
         [helper.make_tensor_value_info("names", TensorProto.STRING, ["count"]),
          helper.make_tensor_value_info("tokens", TensorProto.INT64, ["count", max_len])],
-        initializers, metadata(model, SAMPLER_FORMAT), f"namegen_{model.plugin_name}_sampler",
+        initializers, meta, f"namegen_{model.plugin_name}_sampler",
     )
 
 

@@ -41,6 +41,7 @@ OPSET = 21  # ONNX 1.16 operator set: StringConcat (20), BitwiseXor/And (18)
 ML_OPSET = 4  # ai.onnx.ml: LabelEncoder
 IR_VERSION = 10
 TOKEN_TYPE = TensorProto.UINT8  # token ids inside the sampler (V <= 256): an eighth of int64's memory traffic
+FEW_NAMES = 32  # up to this many names per call, the sampler takes its loop with the fewest nodes
 TABLE_LIMIT = 1 << 16  # list every context (V**block_size of them) up to this many, and tabulate the network
 CHUNK_ENTRIES = 20_000  # LabelEncoder entries at most: each lookup spells k tokens, V**k <= this
 
@@ -55,8 +56,10 @@ class Graph:
         self.count += 1
         return f"{self.prefix}{hint}_{self.count}"
 
-    def op(self, op_type: str, *inputs: str, outputs: int = 1, domain: str = "", name: str | None = None, **attrs):
-        outs = [name] if name else [self.name(op_type.lower()) for _ in range(outputs)]
+    def op(self, op_type: str, *inputs: str, outputs: int = 1, domain: str = "", name: str | None = None,
+           names: list[str] | None = None, **attrs):
+        """`name` (or `names`, for several outputs) names the outputs; otherwise they are numbered."""
+        outs = names or ([name] if name else [self.name(op_type.lower()) for _ in range(outputs)])
         self.nodes.append(helper.make_node(op_type, list(inputs), outs, domain=domain or None, **attrs))
         return outs[0] if outputs == 1 else outs
 
@@ -160,9 +163,12 @@ def int_info(name: str, shape) -> onnx.ValueInfoProto:
     return helper.make_tensor_value_info(name, TensorProto.INT64, shape)
 
 
-def uniforms(g: Graph, keys: str, step: str, max_len: int) -> str:
-    """namegen.sampling.uniforms(keys, step) as graph nodes: float64 in (0, 1)."""
-    step_mix = g.op("Gather", g.i64([sampling.mix(t) for t in range(max_len)], "step_mix"), step)
+def subgraph(g: Graph, name: str, inputs: list, outputs: list) -> onnx.GraphProto:
+    return helper.make_graph(g.nodes, name, inputs, outputs)
+
+
+def uniforms(g: Graph, keys: str, step_mix: str) -> str:
+    """namegen.sampling.uniforms as graph nodes, given mix(step): float64 in (0, 1)."""
     hashed = g.op("Cast", mix(g, g.op("BitwiseXor", keys, step_mix)), to=TensorProto.DOUBLE)
     return g.op("Mul", g.op("Add", hashed, g.const(0.5, np.float64)), g.const(2.0**-31, np.float64))  # / 2**31, exactly
 
@@ -174,165 +180,250 @@ def cdf_of(g: Graph, logits: str, temperature: str) -> str:
     return g.op("CumSum", g.op("Exp", g.op("Div", z, temperature)), g.i64(-1))
 
 
-def loop_body(g: Graph, name: str, carried: list[tuple[str, list]], chosen: str, column_zeros: str, extra_out: dict) -> onnx.GraphProto:
-    """Close a sampling step: write `chosen` into this step's column, keep the names still going."""
+def count_below(g: Graph, cdf: str, threshold: str) -> str:
+    """count(cdf < threshold) per row of cdf [A, V], threshold [A, 1]: the pick of the rule."""
+    return g.op("ReduceSum", g.op("Cast", g.op("Less", cdf, threshold), to=TensorProto.INT64), g.i64([1]), keepdims=0)
+
+
+def next_state(g: Graph, state: str, chosen: str, vocab_size: int, block_size: int) -> str:
+    """The table index of the context after `chosen`: drop the oldest token, append the new one."""
+    if block_size == 1:
+        return chosen
+    kept = g.op("Mod", state, g.i64(vocab_size ** (block_size - 1)))
+    return g.op("Add", g.op("Mul", kept, g.i64(vocab_size)), chosen)
+
+
+def compacting_body(g: Graph, carried: dict[str, tuple[str, list]], chosen: str, column_zeros: str) -> onnx.GraphProto:
+    """Close a step that works on the names still going: write `chosen` into this step's column
+    of all names, and keep only the rows that did not just end. `carried` maps each carried
+    value to (its next value, its shape)."""
     g.op("ScatterElements", column_zeros, "alive_in", g.op("Cast", chosen, to=TOKEN_TYPE), axis=0, name="column")
     going = g.op("Greater", chosen, g.i64(0))
-    for value, _ in carried:
-        g.op("Compress", extra_out.get(value, f"{value}_in"), going, axis=0, name=f"{value}_out")
+    for value, (nxt, _) in carried.items():
+        g.op("Compress", nxt, going, axis=0, name=f"{value}_out")
     g.op("Greater", g.op("Size", "alive_out"), g.i64(0), name="cond_out")
-    return helper.make_graph(
-        g.nodes, name,
+    return subgraph(
+        g, "sample_step",
         [int_info("step", []), helper.make_tensor_value_info("cond_in", TensorProto.BOOL, [])]
-        + [int_info(f"{value}_in", shape) for value, shape in carried],
+        + [int_info(f"{value}_in", shape) for value, (_, shape) in carried.items()],
         [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, [])]
-        + [int_info(f"{value}_out", shape) for value, shape in carried]
+        + [int_info(f"{value}_out", shape) for value, (_, shape) in carried.items()]
         + [helper.make_tensor_value_info("column", TOKEN_TYPE, ["count"])],
     )
 
 
-def table_loop(g: Graph, network, initializers, vocab_size, block_size, max_len, temperature, keys, index, column_zeros):
-    """Sampling when every context can be listed (V**block_size <= TABLE_LIMIT): the network runs
-    once, on all contexts, before the loop; each step then only looks up its row of the CDF
-    table and finds count(cdf < u * total) by binary search over the row (the CDF is
-    non-decreasing, so the search gives exactly the count). A context is carried as its index
-    in the table: the base-V number of its tokens."""
-    contexts = vocab_size**block_size
-    width = 1 << (vocab_size - 1).bit_length()  # rows padded to a power of two with +inf
-    ids = g.op("Range", g.i64(0), g.i64(contexts), g.i64(1))
-    digits = [g.op("Mod", g.op("Div", ids, g.i64(vocab_size ** (block_size - 1 - k))), g.i64(vocab_size)) for k in range(block_size)]
-    all_contexts = g.op("Concat", *[g.op("Unsqueeze", d, g.i64([1])) for d in digits], axis=1)
-    cdf = cdf_of(g, splice(network, g, all_contexts, initializers), temperature)
-    total = g.op("Squeeze", g.op("Slice", cdf, g.i64([-1]), g.i64([vocab_size]), g.i64([1])), g.i64([1]))
-    padded = g.op("Pad", cdf, g.i64([0, 0, 0, width - vocab_size]), g.const(np.inf, np.float64))
-    table = g.op("Reshape", padded, g.i64([-1]))
+class SamplerParts:
+    """What every way of sampling shares: sizes, the per-name keys, the per-step hash constants."""
 
-    # GatherElements and arithmetic, not Gather and Where: in onnxruntime 1.32 the latter are
-    # 5-10 times slower per element on 1-D tensors, and these run once per name and step.
-    b = Graph("step/")
-    threshold = b.op("Mul", uniforms(b, "keys_in", "step", max_len), b.op("GatherElements", total, "state_in", axis=0))
-    start = b.op("Mul", "state_in", b.i64(width))
-    last = b.op("Sub", start, b.i64(1))  # the last entry known to be below the threshold: none yet
-    bit = width // 2
-    while bit:
-        below = b.op("Less", b.op("GatherElements", table, b.op("Add", last, b.i64(bit)), axis=0), threshold)
-        last = b.op("Add", last, b.op("Mul", b.op("Cast", below, to=TensorProto.INT64), b.i64(bit)))
-        bit //= 2
-    chosen = b.op("Sub", b.op("Add", last, b.i64(1)), start)
-    state = chosen if block_size == 1 else b.op(
-        "Add", b.op("Mul", b.op("Mod", "state_in", b.i64(vocab_size ** (block_size - 1))), b.i64(vocab_size)), chosen)
-    carried = [("alive", ["alive"]), ("keys", ["alive"]), ("state", ["alive"])]
-    body = loop_body(b, "sample_step", carried, chosen, column_zeros, {"state": state})
-    state0 = g.op("Mul", index, g.i64(0))
-    return g.op("Loop", g.i64(max_len, "max_len"), g.const(True, np.bool_), index, keys, state0, outputs=4, body=body)[3]
+    def __init__(self, g: Graph, model, network, initializers):
+        self.network, self.initializers = network, initializers
+        self.vocab_size, self.block_size, self.max_len = len(model.vocab_), model.block_size, model.max_len_
+        # row_key(seed, i) = mix(seed_key(seed) ^ (i & MASK31)), seed_key(s) = mix(mix(s & MASK31) ^ (s >> 31))
+        seed = g.op("BitwiseAnd", "seed", g.i64(sampling.SEED_MASK, "seed_mask"))
+        mask31 = g.i64(sampling.MASK31, "mask31")
+        seed_key = mix(g, g.op("BitwiseXor", mix(g, g.op("BitwiseAnd", seed, mask31)), g.op("Div", seed, g.i64(1 << 31, "two31"))))
+        self.index = g.op("Range", g.i64(0, "zero"), "count", g.i64(1, "one"))
+        self.keys = mix(g, g.op("BitwiseXor", seed_key, g.op("BitwiseAnd", self.index, mask31)))
+        self.step_mix = g.i64([sampling.mix(t) for t in range(self.max_len)], "step_mix")  # mix(t) for every step
+        self.column_zeros = g.op("Cast", g.op("Mul", self.index, g.i64(0)), to=TOKEN_TYPE)
+        self.temperature = g.op("Cast", "temperature", to=TensorProto.DOUBLE)
+
+    def loop(self, g: Graph, body: onnx.GraphProto, *initial: str) -> str:
+        """Run `body` for at most max_len steps; returns the step columns [steps, count]."""
+        outputs = g.op("Loop", g.i64(self.max_len, "max_len"), g.const(True, np.bool_), *initial, outputs=len(initial) + 1, body=body)
+        return outputs[-1]
+
+    def tabulate(self, g: Graph) -> tuple[str, str]:
+        """The CDF of every context, [V**block_size, V], and its totals [V**block_size, 1]: the
+        network runs once per call, on all contexts in base-V order."""
+        V, bs = self.vocab_size, self.block_size
+        ids = g.op("Range", g.i64(0), g.i64(V**bs), g.i64(1))
+        digits = [g.op("Unsqueeze", g.op("Mod", g.op("Div", ids, g.i64(V ** (bs - 1 - k))), g.i64(V)), g.i64([1])) for k in range(bs)]
+        cdf = cdf_of(g, splice(self.network, g, g.op("Concat", *digits, axis=1), self.initializers), self.temperature)
+        return cdf, g.op("Gather", cdf, g.i64([V - 1]), axis=1)
+
+    def search_loop(self, g: Graph, cdf: str, totals: str) -> str:
+        """Many names: each step works on the names still going, hashes their uniforms and finds
+        count(cdf < u * total) by binary search in their context's CDF row (exactly the count,
+        as the CDF is non-decreasing). GatherElements and arithmetic, not Gather and Where:
+        onnxruntime 1.32 runs those 5-10 times slower per element on 1-D tensors."""
+        V, width = self.vocab_size, 1 << (self.vocab_size - 1).bit_length()  # rows padded with +inf to a power of two
+        table = g.op("Reshape", g.op("Pad", cdf, g.i64([0, 0, 0, width - V]), g.const(np.inf, np.float64)), g.i64([-1]))
+        totals = g.op("Squeeze", totals, g.i64([1]))
+        b = Graph("search/")
+        u = uniforms(b, "keys_in", b.op("Gather", self.step_mix, "step"))
+        threshold = b.op("Mul", u, b.op("GatherElements", totals, "state_in", axis=0))
+        start = b.op("Mul", "state_in", b.i64(width))
+        last = b.op("Sub", start, b.i64(1))  # the last entry known to be below the threshold: none yet
+        bit = width // 2
+        while bit:
+            below = b.op("Less", b.op("GatherElements", table, b.op("Add", last, b.i64(bit)), axis=0), threshold)
+            last = b.op("Add", last, b.op("Mul", b.op("Cast", below, to=TensorProto.INT64), b.i64(bit)))
+            bit //= 2
+        chosen = b.op("Sub", b.op("Add", last, b.i64(1)), start)
+        body = compacting_body(b, {"alive": ("alive_in", ["alive"]), "keys": ("keys_in", ["alive"]),
+                                   "state": (next_state(b, "state_in", chosen, V, self.block_size), ["alive"])},
+                               chosen, self.column_zeros)
+        return self.loop(g, body, self.index, self.keys, g.op("Mul", self.index, g.i64(0)))
+
+    def dense_loop(self, g: Graph, cdf: str, totals: str) -> str:
+        """Few names: fewest nodes per step. The uniforms of every step are hashed up front, no
+        name is dropped (ended ones are masked to 0), and the pick compares whole CDF rows."""
+        u_all = uniforms(g, g.op("Unsqueeze", self.keys, g.i64([1])), g.op("Unsqueeze", self.step_mix, g.i64([0])))  # [count, max_len]
+        b = Graph("dense/")
+        threshold = b.op("Mul", b.op("Gather", u_all, b.op("Unsqueeze", "step", b.i64([0])), axis=1), b.op("Gather", totals, "state_in", axis=0))
+        chosen = b.op("Mul", count_below(b, b.op("Gather", cdf, "state_in", axis=0), threshold), "going_in")
+        b.op("Cast", b.op("Greater", chosen, b.i64(0)), to=TensorProto.INT64, name="going_out")
+        b.op("Identity", next_state(b, "state_in", chosen, self.vocab_size, self.block_size), name="state_out")
+        b.op("Greater", b.op("ReduceMax", "going_out", keepdims=0), b.i64(0), name="cond_out")
+        b.op("Cast", chosen, to=TOKEN_TYPE, name="column")
+        body = subgraph(
+            b, "dense_step",
+            [int_info("step", []), helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+             int_info("state_in", ["count"]), int_info("going_in", ["count"])],
+            [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []), int_info("state_out", ["count"]),
+             int_info("going_out", ["count"]), helper.make_tensor_value_info("column", TOKEN_TYPE, ["count"])],
+        )
+        zeros = g.op("Mul", self.index, g.i64(0))
+        return self.loop(g, body, zeros, g.op("Add", zeros, g.i64(1)))
+
+    def network_loop(self, g: Graph) -> str:
+        """Contexts too many to list: the network runs in the loop, on the names still going."""
+        V, bs = self.vocab_size, self.block_size
+        context = g.op("ConstantOfShape", g.op("Concat", g.op("Unsqueeze", "count", g.i64([0])), g.i64([bs]), axis=0),
+                       value=numpy_helper.from_array(np.zeros(1, np.int64)))
+        b = Graph("network/")
+        cdf = cdf_of(b, splice(self.network, b, "context_in", self.initializers), self.temperature)
+        u = uniforms(b, "keys_in", b.op("Gather", self.step_mix, "step"))
+        threshold = b.op("Mul", b.op("Unsqueeze", u, b.i64([1])), b.op("Slice", cdf, b.i64([-1]), b.i64([V]), b.i64([1])))
+        chosen = count_below(b, cdf, threshold)
+        shifted = b.op("Concat", b.op("Slice", "context_in", b.i64([1]), b.i64([bs]), b.i64([1])), b.op("Unsqueeze", chosen, b.i64([1])), axis=1)
+        body = compacting_body(b, {"alive": ("alive_in", ["alive"]), "keys": ("keys_in", ["alive"]), "context": (shifted, ["alive", bs])},
+                               chosen, self.column_zeros)
+        return self.loop(g, body, self.index, self.keys, context)
 
 
-def network_loop(g: Graph, network, initializers, vocab_size, block_size, max_len, temperature, keys, index, column_zeros):
-    """Sampling with the network in the loop, on the contexts of the names still going."""
-    count = g.op("Unsqueeze", "count", g.i64([0]))
-    context = g.op("ConstantOfShape", g.op("Concat", count, g.i64([block_size]), axis=0),
-                   value=numpy_helper.from_array(np.zeros(1, np.int64)))
-    b = Graph("step/")
-    cdf = cdf_of(b, splice(network, b, "context_in", initializers), temperature)
-    threshold = b.op("Mul", b.op("Unsqueeze", uniforms(b, "keys_in", "step", max_len), b.i64([1])),
-                     b.op("Slice", cdf, b.i64([-1]), b.i64([vocab_size]), b.i64([1])))
-    chosen = b.op("ReduceSum", b.op("Cast", b.op("Less", cdf, threshold), to=TensorProto.INT64), b.i64([1]), keepdims=0)
-    shifted = b.op("Concat", b.op("Slice", "context_in", b.i64([1]), b.i64([block_size]), b.i64([1])),
-                   b.op("Unsqueeze", chosen, b.i64([1])), axis=1)
-    carried = [("alive", ["alive"]), ("keys", ["alive"]), ("context", ["alive", block_size])]
-    body = loop_body(b, "sample_step", carried, chosen, column_zeros, {"context": shifted})
-    return g.op("Loop", g.i64(max_len, "max_len"), g.const(True, np.bool_), index, keys, context, outputs=4, body=body)[3]
-
-
-def join_names(g: Graph, rows: str, tokens: str, chars: tuple[str, ...]) -> str:
-    """The names as strings, from their token ids `rows` [count, steps] (TOKEN_TYPE) and `tokens`
-    (the same, int64, padded to max_len).
-
-    LabelEncoder spells chunks of k tokens (one base-V number each) and StringConcat joins
-    them. To work in proportion to the characters, not to count x the longest name, the names
-    are sorted by length and built from their last chunk back: chunk c only touches the names
-    longer than c*k, which are a prefix of the sorted order.
-    """
-    vocab_size = len(chars)
-    k = 1
+def spelling(chars: tuple[str, ...]) -> tuple[int, np.ndarray, list[int], list[str]]:
+    """Chunks of k tokens as one LabelEncoder lookup each (V**k <= CHUNK_ENTRIES): returns k,
+    the base-V weights of a chunk's tokens, and the keys and strings of every chunk (a chunk
+    spells its tokens up to the first 0)."""
+    vocab_size, k = len(chars), 1
     while vocab_size ** (k + 1) <= CHUNK_ENTRIES:
         k += 1
+    weights = vocab_size ** np.arange(k - 1, -1, -1)
     combos = list(itertools.product(range(vocab_size), repeat=k))
     spelled = ["".join(chars[t] for t in itertools.takewhile(bool, combo)) for combo in combos]
-    weights = vocab_size ** np.arange(k - 1, -1, -1)
+    return k, weights, (np.array(combos) @ weights).tolist(), spelled
 
-    lengths = g.op("ReduceSum", g.op("Cast", g.op("Greater", tokens, g.i64(0)), to=TensorProto.INT64), g.i64([1]), keepdims=0)
-    count = g.op("Shape", lengths)
-    sorted_lengths, order = g.op("TopK", lengths, count, outputs=2, largest=1, sorted=1)
+
+def chunk_keys(g: Graph, rows: str, k: int, weights: np.ndarray) -> tuple[str, str]:
+    """[count, steps] int64 token rows -> ([count, chunks] chunk keys, chunks as a [1] tensor)."""
     steps = g.op("Shape", rows, start=1, end=2)
     chunks = g.op("Div", g.op("Add", steps, g.i64([k - 1])), g.i64([k]))
-    by_length = g.op("Cast", g.op("Gather", rows, order, axis=0), to=TensorProto.INT64)
-    by_length = g.op("Pad", by_length, g.op("Concat", g.i64([0, 0, 0]), g.op("Sub", g.op("Mul", chunks, g.i64([k])), steps), axis=0))
-    chunk_keys = g.op("ReduceSum", g.op("Mul", g.op("Reshape", by_length, g.op("Concat", g.i64([0]), chunks, g.i64([k]), axis=0)),
-                                        g.i64(weights.reshape(1, 1, k))), g.i64([2]), keepdims=0)  # [count, chunks]
+    padded = g.op("Pad", rows, g.op("Concat", g.i64([0, 0, 0]), g.op("Sub", g.op("Mul", chunks, g.i64([k])), steps), axis=0))
+    grouped = g.op("Reshape", padded, g.op("Concat", g.i64([0]), chunks, g.i64([k]), axis=0))
+    return g.op("ReduceSum", g.op("Mul", grouped, g.i64(weights.reshape(1, 1, k))), g.i64([2]), keepdims=0), chunks
+
+
+def join_simple(g: Graph, rows: str, chars: tuple[str, ...]) -> str:
+    """Few names: spell every chunk of every name and join chunk columns left to right."""
+    k, weights, keys, spelled = spelling(chars)
+    keyed, chunks = chunk_keys(g, rows, k, weights)
+    pieces = g.op("LabelEncoder", keyed, domain="ai.onnx.ml", keys_int64s=keys, values_strings=spelled, default_string="")
+    j = Graph("join/")
+    at = j.op("Unsqueeze", "c", j.i64([0]))
+    column = j.op("Squeeze", j.op("Slice", pieces, at, j.op("Add", at, j.i64([1])), j.i64([1])), j.i64([1]))
+    j.op("StringConcat", "text_in", column, name="text_out")
+    j.op("Identity", "cond_in", name="cond_out")
+    body = subgraph(j, "join_chunk",
+                    [int_info("c", []), helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+                     helper.make_tensor_value_info("text_in", TensorProto.STRING, ["count"])],
+                    [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+                     helper.make_tensor_value_info("text_out", TensorProto.STRING, ["count"])])
+    empty = g.op("LabelEncoder", g.op("Slice", keyed, g.i64([0]), g.i64([1]), g.i64([1])), domain="ai.onnx.ml",
+                 keys_int64s=[-1], values_strings=["-"], default_string="")  # [count, 1] of ""
+    return g.op("Loop", g.op("Squeeze", chunks, g.i64([0])), "", g.op("Squeeze", empty, g.i64([1])), body=body)
+
+
+def join_sorted(g: Graph, rows: str, chars: tuple[str, ...]) -> str:
+    """Many names: work in proportion to the characters, not to count x the longest name. The
+    names are sorted by length and built from their last chunk back: chunk c only touches the
+    names longer than c*k, which are a prefix of the sorted order."""
+    k, weights, keys, spelled = spelling(chars)
+    lengths = g.op("ReduceSum", g.op("Cast", g.op("Greater", rows, g.i64(0)), to=TensorProto.INT64), g.i64([1]), keepdims=0)
+    count = g.op("Shape", lengths)
+    sorted_lengths, order = g.op("TopK", lengths, count, outputs=2, largest=1, sorted=1)
+    keyed, chunks = chunk_keys(g, g.op("Gather", rows, order, axis=0), k, weights)
     chunk_starts = g.op("Mul", g.op("Range", g.i64(0), g.op("Squeeze", chunks, g.i64([0])), g.i64(1)), g.i64(k))
     reach = g.op("ReduceSum", g.op("Cast", g.op("Greater", g.op("Unsqueeze", sorted_lengths, g.i64([0])),
                                                  g.op("Unsqueeze", chunk_starts, g.i64([1]))), to=TensorProto.INT64),
                  g.i64([1]), keepdims=1)  # [chunks, 1]: how many names reach each chunk
-    empty = g.op("LabelEncoder", g.op("Mul", lengths, g.i64(0)), domain="ai.onnx.ml", keys_int64s=[0], values_strings=[""], default_string="")
+    empty = g.op("LabelEncoder", g.op("Mul", lengths, g.i64(0)), domain="ai.onnx.ml", keys_int64s=[-1], values_strings=["-"], default_string="")
 
     j = Graph("join/")
     chunk = j.op("Unsqueeze", j.op("Sub", j.op("Sub", j.op("Squeeze", chunks, j.i64([0])), "c"), j.i64(1)), j.i64([0]))  # last first
-    names_reached = j.op("Squeeze", j.op("Slice", reach, chunk, j.op("Add", chunk, j.i64([1]))), j.i64([0]))  # [1]
-    piece_keys = j.op("Squeeze", j.op("Slice", chunk_keys, j.op("Concat", j.i64([0]), chunk, axis=0),
-                                      j.op("Concat", names_reached, j.op("Add", chunk, j.i64([1])), axis=0)), j.i64([1]))
-    pieces = j.op("LabelEncoder", piece_keys, domain="ai.onnx.ml", keys_int64s=(np.array(combos) @ weights).tolist(),
-                  values_strings=spelled, default_string="")
-    grown = j.op("Concat", "suffix_in", j.op("Slice", empty, j.i64([0]), j.op("Sub", names_reached, j.op("Shape", "suffix_in")), j.i64([0])), axis=0)
+    reached = j.op("Squeeze", j.op("Slice", reach, chunk, j.op("Add", chunk, j.i64([1]))), j.i64([0]))  # [1]
+    piece_keys = j.op("Squeeze", j.op("Slice", keyed, j.op("Concat", j.i64([0]), chunk, axis=0),
+                                      j.op("Concat", reached, j.op("Add", chunk, j.i64([1])), axis=0)), j.i64([1]))
+    pieces = j.op("LabelEncoder", piece_keys, domain="ai.onnx.ml", keys_int64s=keys, values_strings=spelled, default_string="")
+    grown = j.op("Concat", "suffix_in", j.op("Slice", empty, j.i64([0]), j.op("Sub", reached, j.op("Shape", "suffix_in")), j.i64([0])), axis=0)
     j.op("StringConcat", pieces, grown, name="suffix_out")
-    j.op("Identity", "join_cond_in", name="join_cond_out")
-    body = helper.make_graph(
-        j.nodes, "join_chunk",
-        [int_info("c", []), helper.make_tensor_value_info("join_cond_in", TensorProto.BOOL, []),
-         helper.make_tensor_value_info("suffix_in", TensorProto.STRING, ["reach"])],
-        [helper.make_tensor_value_info("join_cond_out", TensorProto.BOOL, []),
-         helper.make_tensor_value_info("suffix_out", TensorProto.STRING, ["reach_next"])],
-    )
-    start = g.op("Slice", empty, g.i64([0]), g.i64([0]), g.i64([0]))
-    built = g.op("Loop", g.op("Squeeze", chunks, g.i64([0])), "", start, body=body)
+    j.op("Identity", "cond_in", name="cond_out")
+    body = subgraph(j, "join_chunk",
+                    [int_info("c", []), helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+                     helper.make_tensor_value_info("suffix_in", TensorProto.STRING, ["reach"])],
+                    [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+                     helper.make_tensor_value_info("suffix_out", TensorProto.STRING, ["reach_next"])])
+    built = g.op("Loop", g.op("Squeeze", chunks, g.i64([0])), "", g.op("Slice", empty, g.i64([0]), g.i64([0]), g.i64([0])), body=body)
     in_order = g.op("Concat", built, g.op("Slice", empty, g.op("Shape", built), count, g.i64([0])), axis=0)
-    # Back to sampling order: position order[r] takes sorted name r.
-    return g.op("ScatterElements", empty, order, in_order, axis=0, name="names")
+    return g.op("ScatterElements", empty, order, in_order, axis=0)  # back to sampling order: order[r] takes sorted name r
 
 
 def build_sampler(model, network: onnx.ModelProto, table_limit: int | None = None) -> onnx.ModelProto:
-    vocab_size, block_size, max_len = len(model.vocab_), model.block_size, model.max_len_
-    if vocab_size > 256:
-        raise NotImplementedError(f"the ONNX sampler handles vocabularies of up to 256 tokens; this one has {vocab_size}")
+    """The sampler graph. Three loops give the same tokens: with few enough contexts to list
+    (V**block_size <= table_limit) the network is tabulated once and `count` picks a dense
+    loop (few names, fewest nodes) or a binary-search loop (many names, least work per name);
+    otherwise the network runs inside the loop."""
+    if len(model.vocab_) > 256:
+        raise NotImplementedError(f"the ONNX sampler handles vocabularies of up to 256 tokens; this one has {len(model.vocab_)}")
     table_limit = TABLE_LIMIT if table_limit is None else table_limit
     initializers: list = []
     g = Graph("")
+    parts = SamplerParts(g, model, network, initializers)
+    chars = model.vocab_.chars
 
-    # Per-name keys: row_key(seed, i) = mix(seed_key(seed) ^ (i & MASK31)).
-    seed = g.op("BitwiseAnd", "seed", g.i64(sampling.SEED_MASK, "seed_mask"))
-    mask31 = g.i64(sampling.MASK31, "mask31")
-    seed_key = mix(g, g.op("BitwiseXor", mix(g, g.op("BitwiseAnd", seed, mask31)), g.op("Div", seed, g.i64(1 << 31, "two31"))))
-    index = g.op("Range", g.i64(0, "zero"), "count", g.i64(1, "one"))
-    keys = mix(g, g.op("BitwiseXor", seed_key, g.op("BitwiseAnd", index, mask31)))
-    column_zeros = g.op("Cast", g.op("Mul", index, g.i64(0)), to=TOKEN_TYPE)
-    temperature = g.op("Cast", "temperature", to=TensorProto.DOUBLE)
+    def finish(branch: Graph, columns: str, join) -> tuple[str, str]:
+        rows = branch.op("Cast", branch.op("Transpose", columns, perm=[1, 0]), to=TensorProto.INT64)
+        return rows, join(branch, rows, chars)
 
-    loop = table_loop if vocab_size**block_size <= table_limit else network_loop
-    columns = loop(g, network, initializers, vocab_size, block_size, max_len, temperature, keys, index, column_zeros)
-    rows = g.op("Transpose", columns, perm=[1, 0])
+    if len(chars) ** model.block_size <= table_limit:
+        cdf, totals = parts.tabulate(g)
+        branches = []
+        for name, loop, join in (("few", parts.dense_loop, join_simple), ("many", parts.search_loop, join_sorted)):
+            branch = Graph(f"{name}/")
+            rows, names = finish(branch, loop(branch, cdf, totals), join)
+            branch.op("Identity", rows, name=f"{name}/rows_out")
+            branch.op("Identity", names, name=f"{name}/names_out")
+            branches.append(subgraph(branch, f"sample_{name}", [], [int_info(f"{name}/rows_out", ["count", "steps"]),
+                                     helper.make_tensor_value_info(f"{name}/names_out", TensorProto.STRING, ["count"])]))
+        rows = g.op("If", g.op("LessOrEqual", "count", g.i64(FEW_NAMES)), names=["rows", "names"],
+                    then_branch=branches[0], else_branch=branches[1])
+        loop_kind = "table"
+    else:
+        rows, names = finish(g, parts.network_loop(g), join_sorted)
+        g.op("Identity", names, name="names")
+        loop_kind = "network"
     steps = g.op("Shape", rows, start=1, end=2)
-    tokens = g.op("Cast", g.op("Pad", rows, g.op("Concat", g.i64([0, 0, 0]), g.op("Sub", g.i64([max_len]), steps), axis=0)),
-                  to=TensorProto.INT64, name="tokens")
-    join_names(g, rows, tokens, model.vocab_.chars)
+    g.op("Pad", rows, g.op("Concat", g.i64([0, 0, 0]), g.op("Sub", g.i64([parts.max_len]), steps), axis=0), name="tokens")
 
     meta = metadata(model, SAMPLER_FORMAT)
-    meta["sampler_loop"] = "table" if loop is table_loop else "network"
+    meta["sampler_loop"] = loop_kind
     return make_model(
         g,
         [helper.make_tensor_value_info("seed", TensorProto.INT64, []), helper.make_tensor_value_info("count", TensorProto.INT64, []),
          helper.make_tensor_value_info("temperature", TensorProto.FLOAT, [])],
         [helper.make_tensor_value_info("names", TensorProto.STRING, ["count"]),
-         helper.make_tensor_value_info("tokens", TensorProto.INT64, ["count", max_len])],
+         helper.make_tensor_value_info("tokens", TensorProto.INT64, ["count", parts.max_len])],
         initializers, meta, f"namegen_{model.plugin_name}_sampler",
     )
 

@@ -16,6 +16,19 @@ BUNDLED = "bundled"
 BUNDLED_FILE = "us_baby_names_2017.txt"
 
 
+def check_names(names, what: str, allow_empty: bool = False) -> list[str]:
+    """`names` as a list of non-empty strings, or a NamegenError that says what is wrong."""
+    if isinstance(names, str):
+        raise NamegenError(f"{what} must be a list of strings, not one string")
+    names = list(names)
+    if not names and not allow_empty:
+        raise NamegenError(f"{what} are empty")
+    bad = next((n for n in names if not isinstance(n, str) or not n), None)
+    if bad is not None:
+        raise NamegenError(f"{what} must be non-empty strings, got {bad!r}")
+    return names
+
+
 def parse_names(raw: bytes, source: str, lowercase: bool = False) -> list[str]:
     """Names from the bytes of a UTF-8 file: one per line, blank lines and surrounding
     whitespace dropped, duplicates kept (they are frequency)."""

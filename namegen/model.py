@@ -7,6 +7,7 @@ boundary token 0) to float32 logits [B, V] of the next token, and has an int `bl
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import time
@@ -21,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from . import sampling
-from .data import examples
+from .data import check_names, examples
 from .errors import NamegenError
 from .train import Examples, fit_gradient, mean_nll
 from .vocab import Vocab
@@ -78,8 +79,8 @@ class NameModel:
     def fit(self, train_names: Sequence[str], val_names: Sequence[str] | None = None, progress: bool = False) -> NameModel:
         """Learn from `train_names`; `val_names` (optional) guide early stopping. Returns self.
         The vocabulary is every character of the names given here."""
-        train_names = _check_names(train_names, "training names")
-        val_names = _check_names(val_names, "validation names") if val_names else []
+        train_names = check_names(train_names, "training names")
+        val_names = check_names(val_names, "validation names") if val_names else []
         self.vocab_ = Vocab.from_names(train_names + val_names)
         self.max_len_ = max(MIN_MAX_LEN, 2 * max(map(len, train_names)))
         with torch.random.fork_rng():  # seeded initialisation without touching the caller's RNG
@@ -125,10 +126,13 @@ class NameModel:
         is given: the unseen character then scores log(unseen_floor), and the positions after
         it see it as the boundary token.
         """
-        names = _check_names(names, "names", allow_empty=True)
+        names = check_names(names, "names", allow_empty=True)
         if unseen_floor is not None and not 0 < unseen_floor < 1:
             raise NamegenError(f"unseen_floor must be a probability between 0 and 1, got {unseen_floor}")
-        data, owners = self._examples(names, unseen=-1 if unseen_floor is not None else None)
+        try:
+            data, owners = self._examples(names, unseen=-1 if unseen_floor is not None else None)
+        except NamegenError as err:
+            raise NamegenError(f"{err}; give unseen_floor (--unseen-floor) to score it anyway") from None
         unseen = data.targets < 0
         log_probs = self.token_log_probs(data.contexts.clamp(min=0))
         picked = log_probs.gather(1, data.targets.clamp(min=0)[:, None])[:, 0].double()
@@ -138,7 +142,7 @@ class NameModel:
 
     def score(self, names: Sequence[str], unseen_floor: float | None = None) -> Score:
         """Mean NLL per token (nats) and perplexity over `names`."""
-        names = _check_names(names, "names")
+        names = check_names(names, "names")
         tokens = sum(map(len, names)) + len(names)
         nll = -float(self.log_likelihood(names, unseen_floor).sum()) / tokens
         return Score(nll=nll, perplexity=math.exp(nll), names=len(names), tokens=tokens)
@@ -152,7 +156,16 @@ class NameModel:
         prefix_ids = self.vocab_.encode(prefix)
         if max_len < 1 or len(prefix_ids) >= max_len:
             raise NamegenError(f"max_len must be at least 1 and longer than the prefix, got max_len={max_len}, prefix {prefix!r}")
-        return sampling.sample_tokens(network, n, seed, temperature, max_len, prefix_ids).numpy()
+        return sampling.sample_tokens(self._sampling_network(network), n, seed, temperature, max_len, prefix_ids).numpy()
+
+    def _sampling_network(self, network: torch.nn.Module) -> torch.nn.Module:
+        """The network in float64, as every sampler runs it: float32 matrix products round
+        differently in torch and onnxruntime (and across batch sizes), which could move a CDF
+        boundary across a uniform; in float64 the gap is ~1e-16. Cached per fitted network."""
+        cached = getattr(self, "_network64", None)
+        if cached is None or cached[0] is not network:
+            self._network64 = (network, copy.deepcopy(network).double().eval())
+        return self._network64[1]
 
     def sample(self, n: int, seed: int = 0, temperature: float = 1.0, max_len: int | None = None, prefix: str = "") -> list[str]:
         """`n` names; the same (seed, temperature) always gives the same names (see README)."""
@@ -162,18 +175,6 @@ class NameModel:
         from .checkpoint import save
 
         return save(self, path)
-
-
-def _check_names(names, what: str, allow_empty: bool = False) -> list[str]:
-    if isinstance(names, str):
-        raise NamegenError(f"{what} must be a list of strings, not one string")
-    names = list(names)
-    if not names and not allow_empty:
-        raise NamegenError(f"{what} are empty")
-    bad = next((n for n in names if not isinstance(n, str) or not n), None)
-    if bad is not None:
-        raise NamegenError(f"{what} must be non-empty strings, got {bad!r}")
-    return names
 
 
 def _make_config(model: NameModel, hyperparams: dict):

@@ -15,6 +15,7 @@ import numpy as np
 import onnxruntime as ort
 
 from . import sampling
+from .data import check_names
 from .errors import NamegenError
 from .vocab import Vocab
 
@@ -78,12 +79,12 @@ class ExportedModel:
 
     def log_likelihood(self, names: list[str]) -> np.ndarray:
         """Natural-log likelihood of each name (end token included), float32, from the scorer."""
-        if isinstance(names, str):
-            raise NamegenError("names must be a list of strings, not one string")
-        encoded = [self.vocab.encode(name) for name in names]
+        encoded = [self.vocab.encode(name) for name in check_names(names, "names", allow_empty=True)]
         tokens = np.zeros((len(encoded), max(map(len, encoded), default=0)), np.int64)
         for row, ids in zip(tokens, encoded):
             row[: len(ids)] = ids
+        if not len(tokens):
+            return np.zeros(0, np.float32)
         return self.scorer.run(["log_likelihood"], {"tokens": tokens})[0]
 
 

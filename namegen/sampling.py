@@ -6,14 +6,15 @@ Name i, step t (the position of the character being drawn) uses the uniform
 
 where `mix` is a 31-bit integer hash built from operations that numpy, torch, ONNX and
 JavaScript (BigInt) all compute exactly: xor, and, multiplication with products below 2**62,
-and division of non-negative numbers by powers of two. The next token is the inverse-CDF pick
+and division of non-negative numbers by powers of two. With `logits` from the network run in
+float64 (its float32 weights widened), the next token is the inverse-CDF pick
 
-    p   = exp((float64(logits) - max) / float64(temperature))      # temperature is a float32
+    p   = exp((logits - max) / float64(temperature))                # temperature is a float32
     cdf = cumsum(p)
     next = min(count(cdf < u * cdf[-1]), V - 1)
 
-computed in float64, so a uniform within float32 rounding of a CDF boundary cannot send two
-runtimes different ways. The ONNX sampler (namegen/exports/onnx.py) builds the same steps
+computed in float64 from end to end, so float32 rounding (which differs between torch and
+onnxruntime matrix products, and between batch sizes) cannot send two runtimes different ways. The ONNX sampler (namegen/exports/onnx.py) builds the same steps
 as graph nodes; `sample_tokens` below is the torch reference. Change either only together,
 and bump SAMPLING_RULE_VERSION.
 """
@@ -58,12 +59,18 @@ def row_keys(seed: int, index):
 
 def uniforms(keys, step: int):
     """u(i, t) for the names with `keys` at step t, float64 in (0, 1)."""
-    return (mix(keys ^ mix(step)) + 0.5) / float(1 << 31)
+    x = mix(keys ^ mix(step))
+    if hasattr(x, "double"):  # a torch tensor: int64 + 0.5 would give the default float32
+        x = x.double()
+    return (x + 0.5) / float(1 << 31)
 
 
 def check_temperature(temperature: float) -> float:
     """The temperature as the float32 the ONNX graph receives; it must be positive and finite."""
-    t32 = float(np.float32(temperature))
+    try:
+        t32 = float(np.float32(temperature))
+    except (TypeError, ValueError):
+        t32 = float("nan")
     if not (t32 > 0 and np.isfinite(t32)):
         raise NamegenError(f"temperature must be a positive number, got {temperature}")
     return t32
@@ -76,7 +83,7 @@ def check_count(count: int) -> int:
 
 
 def pick(logits: torch.Tensor, u: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Inverse-CDF pick of the next token for each row of float32 `logits` [B, V]."""
+    """Inverse-CDF pick of the next token for each row of `logits` [B, V] (float64 from the sampler)."""
     import torch
 
     z = logits.double()

@@ -41,10 +41,7 @@ class Vocab:
         for ch in name:
             i = self.index.get(ch, unseen)
             if i is None or ch == BOUNDARY:
-                raise NamegenError(
-                    f"character {ch!r} in {name!r} is not in the model's vocabulary "
-                    f"({''.join(self.chars[1:])!r}); pass an unseen-character floor to score it anyway"
-                )
+                raise NamegenError(f"character {ch!r} in {name!r} is not in the model's vocabulary ({''.join(self.chars[1:])!r})")
             ids.append(i)
         return ids
 

@@ -18,6 +18,7 @@ Both carry the vocabulary and the rest of what an app needs in `metadata_props`.
 
 from __future__ import annotations
 
+import copy
 import io
 import itertools
 import json
@@ -83,24 +84,52 @@ def mix(g: Graph, x: str) -> str:
     return g.op("BitwiseXor", x, g.op("Div", x, shifts[2]))
 
 
-def export_network(model) -> onnx.ModelProto:
-    """The plugin's network alone, as ONNX: `context` int64 [batch, block_size] -> `logits`."""
+def export_network(model, float64: bool = False) -> onnx.ModelProto:
+    """The plugin's network alone, as ONNX: `context` int64 [batch, block_size] -> `logits`.
+
+    With `float64`, the network computes in float64 (as the torch sampler runs it), while its
+    weights stay the checkpoint's float32 tensors, cast on load: initialiser `<key>` holds
+    state_dict[key] byte for byte either way.
+    """
     network = model._fitted().eval()
+    weights = {key: tensor.detach() for key, tensor in network.state_dict().items()}
+    if float64:
+        network = copy.deepcopy(network).double()
     example = torch.zeros(2, network.block_size, dtype=torch.int64)
     quiet = logging.getLogger("torch.onnx")
     level = quiet.level
     with warnings.catch_warnings(), redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         quiet.setLevel(logging.ERROR)  # the exporter logs torchvision notes that say nothing about our model
+        # optimize=False: the optimiser renames some weights (val_13 for `weight`)
         program = torch.onnx.export(
             network, (example,), dynamo=True, opset_version=OPSET, input_names=["context"], output_names=["logits"],
-            dynamic_shapes=({0: torch.export.Dim("batch")},), optimize=True, verbose=False,
+            dynamic_shapes=({0: torch.export.Dim("batch")},), optimize=False, verbose=False,
         )
     quiet.setLevel(level)
     proto = program.model_proto
     if proto.functions:
         raise NotImplementedError(f"the {model.plugin_name!r} network exports with ONNX functions; inline them first")
+    if float64:
+        keep_float32_weights(proto.graph, weights)
     return proto
+
+
+def keep_float32_weights(graph: onnx.GraphProto, weights: dict[str, torch.Tensor]) -> None:
+    """Swap each float64 weight initialiser for the float32 original plus a Cast to float64."""
+    casts = []
+    for init in graph.initializer:
+        original = weights.get(init.name)
+        if original is None or init.data_type != TensorProto.DOUBLE or original.dtype != torch.float32:
+            continue
+        widened = f"{init.name}/float64"
+        for node in graph.node:
+            node.input[:] = [widened if i == init.name else i for i in node.input]
+        init.CopyFrom(numpy_helper.from_array(original.numpy(), init.name))
+        casts.append(helper.make_node("Cast", [init.name], [widened], to=TensorProto.DOUBLE))
+    nodes = casts + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
 
 
 def splice(network: onnx.ModelProto, g: Graph, context: str, outer: list, tag: str = "network") -> str:
@@ -124,10 +153,10 @@ def splice(network: onnx.ModelProto, g: Graph, context: str, outer: list, tag: s
         for out in node.output:
             if out:
                 rename.setdefault(out, inner + out)
-    for node in graph.node:
+    for number, node in enumerate(graph.node):
         copy = onnx.NodeProto()
         copy.CopyFrom(node)
-        copy.name = inner + node.name
+        copy.name = f"{inner}{number}/{node.name}"
         copy.input[:] = [rename.get(i, i) if i else i for i in node.input]
         copy.output[:] = [rename[o] if o else o for o in node.output]
         g.nodes.append(copy)
@@ -462,8 +491,7 @@ def build_scorer(model, network: onnx.ModelProto) -> onnx.ModelProto:
 def export(model, path: str | Path) -> list[Path]:
     """Write the sampler to `path` and the scorer beside it (see `scorer_path`). Returns both paths."""
     path = Path(path)
-    network = export_network(model)
-    sampler, scorer = build_sampler(model, network), build_scorer(model, network)
+    sampler, scorer = build_sampler(model, export_network(model, float64=True)), build_scorer(model, export_network(model))
     write_atomic(scorer_path(path), scorer.SerializeToString())
     write_atomic(path, sampler.SerializeToString())
     return [path, scorer_path(path)]

@@ -48,3 +48,41 @@ def fitted(bundled_names):
 
     get.split = split
     return get
+
+
+@pytest.fixture(scope="session")
+def onnx_export(fitted, tmp_path_factory):
+    """Per plugin, exported once per session: `onnx_export(plugin)` gives .model (the `fitted`
+    model), .sampler and .scorer (paths written by namegen.exports.onnx.export, each plugin in a
+    folder of its own) and .runtime (namegen.runtime.load of the sampler)."""
+    from types import SimpleNamespace
+
+    root = tmp_path_factory.mktemp("onnx-exports")
+    cache = {}
+
+    def get(plugin: str):
+        if plugin not in cache:
+            from namegen import runtime
+            from namegen.exports.onnx import export
+
+            model = fitted(plugin)
+            sampler, scorer = export(model, root / plugin / f"{plugin}.onnx")
+            cache[plugin] = SimpleNamespace(plugin=plugin, model=model, sampler=sampler, scorer=scorer,
+                                            folder=sampler.parent, runtime=runtime.load(sampler))
+        return cache[plugin]
+
+    return get
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Show every figure a test recorded with record_property("max_abs_diff ...", value)."""
+    rows = [(report.nodeid, key, value)
+            for outcome in ("passed", "failed")
+            for report in terminalreporter.stats.get(outcome, [])
+            if getattr(report, "when", None) == "call"
+            for key, value in getattr(report, "user_properties", ())
+            if key.startswith("max_abs_diff")]
+    if rows:
+        terminalreporter.section("numeric agreement: max |difference| reached")
+        for nodeid, key, value in rows:
+            terminalreporter.write_line(f"{key.removeprefix('max_abs_diff').strip()} = {value:.3g}    ({nodeid})")

@@ -3,6 +3,7 @@
 Name i, step t (the position of the character being drawn) uses the uniform
 
     u(i, t) = (mix(row_key(seed, i) ^ mix(t)) + 0.5) / 2**31
+    row_key(seed, i) = mix(seed_key(seed) ^ i),  seed_key(s) = mix(lo31(s) ^ (hi31(s) * 0x5BD1E995 mod 2**31))
 
 where `mix` is a 31-bit integer hash built from operations that numpy, torch, ONNX and
 JavaScript (BigInt) all compute exactly: xor, and, multiplication with products below 2**62,
@@ -34,6 +35,7 @@ SAMPLING_RULE_VERSION = 1
 MASK31 = (1 << 31) - 1
 SEED_MASK = (1 << 62) - 1  # seeds are taken modulo 2**62
 MULTIPLIERS = (0x2C1B3C6D, 0x297A2D39)  # odd, below 2**30: products of 31-bit values stay below 2**61
+SEED_MULTIPLIER = 0x5BD1E995  # odd, below 2**31
 SHIFTS = (1 << 16, 1 << 15, 1 << 16)  # x // SHIFT is a right shift for x >= 0
 MAX_COUNT = 1_000_000  # most names in one call, for the ONNX sampler too: [count, max_len] int64 must fit
 
@@ -48,8 +50,9 @@ def mix(x):
 
 
 def seed_key(seed: int) -> int:
+    """The seed folded to 31 bits: its high 31 bits are scrambled by an odd multiplier, then mixed in."""
     seed &= SEED_MASK
-    return mix(mix(seed & MASK31) ^ (seed >> 31))
+    return mix((seed & MASK31) ^ (((seed >> 31) * SEED_MULTIPLIER) & MASK31))
 
 
 def row_keys(seed: int, index):

@@ -222,11 +222,11 @@ def next_state(g: Graph, state: str, chosen: str, vocab_size: int, block_size: i
     return g.op("Add", g.op("Mul", kept, g.i64(vocab_size)), chosen)
 
 
-def compacting_body(g: Graph, carried: dict[str, tuple[str, list]], chosen: str, column_zeros: str) -> onnx.GraphProto:
+def compacting_body(g: Graph, carried: dict[str, tuple[str, list]], chosen: str, count_zeros: str) -> onnx.GraphProto:
     """Close a step that works on the names still going: write `chosen` into this step's column
     of all names, and keep only the rows that did not just end. `carried` maps each carried
     value to (its next value, its shape)."""
-    g.op("ScatterElements", column_zeros, "alive_in", g.op("Cast", chosen, to=TOKEN_TYPE), axis=0, name="column")
+    g.op("ScatterElements", count_zeros, "alive_in", g.op("Cast", chosen, to=TOKEN_TYPE), axis=0, name="column")
     going = g.op("Greater", chosen, g.i64(0))
     for value, (nxt, _) in carried.items():
         g.op("Compress", nxt, going, axis=0, name=f"{value}_out")
@@ -247,15 +247,19 @@ class SamplerParts:
     def __init__(self, g: Graph, model, network, initializers):
         self.network, self.initializers = network, initializers
         self.vocab_size, self.block_size, self.max_len = len(model.vocab_), model.block_size, model.max_len_
-        # row_key(seed, i) = mix(seed_key(seed) ^ (i & MASK31)), seed_key(s) = mix(mix(s & MASK31) ^ (s >> 31))
+        # row_key(seed, i) = mix(seed_key(seed) ^ (i & MASK31)); seed_key as in namegen.sampling
         seed = g.op("BitwiseAnd", "seed", g.i64(sampling.SEED_MASK, "seed_mask"))
         mask31 = g.i64(sampling.MASK31, "mask31")
-        seed_key = mix(g, g.op("BitwiseXor", mix(g, g.op("BitwiseAnd", seed, mask31)), g.op("Div", seed, g.i64(1 << 31, "two31"))))
+        high = g.op("BitwiseAnd", g.op("Mul", g.op("Div", seed, g.i64(1 << 31, "two31")), g.i64(sampling.SEED_MULTIPLIER)), mask31)
+        seed_key = mix(g, g.op("BitwiseXor", g.op("BitwiseAnd", seed, mask31), high))
         self.index = g.op("Range", g.i64(0, "zero"), "count", g.i64(1, "one"))
         self.keys = mix(g, g.op("BitwiseXor", seed_key, g.op("BitwiseAnd", self.index, mask31)))
         self.step_mix = g.i64([sampling.mix(t) for t in range(self.max_len)], "step_mix")  # mix(t) for every step
-        self.column_zeros = g.op("Cast", g.op("Mul", self.index, g.i64(0)), to=TOKEN_TYPE)
         self.temperature = g.op("Cast", "temperature", to=TensorProto.DOUBLE)
+
+    def count_zeros(self, g: Graph) -> str:
+        """[count] zeros of TOKEN_TYPE: a fresh column for compacting loops to scatter into."""
+        return g.op("Cast", g.op("Mul", self.index, g.i64(0)), to=TOKEN_TYPE)
 
     def loop(self, g: Graph, body: onnx.GraphProto, *initial: str) -> str:
         """Run `body` for at most max_len steps; returns the step columns [steps, count]."""
@@ -292,29 +296,29 @@ class SamplerParts:
         chosen = b.op("Sub", b.op("Add", last, b.i64(1)), start)
         body = compacting_body(b, {"alive": ("alive_in", ["alive"]), "keys": ("keys_in", ["alive"]),
                                    "state": (next_state(b, "state_in", chosen, V, self.block_size), ["alive"])},
-                               chosen, self.column_zeros)
+                               chosen, self.count_zeros(g))
         return self.loop(g, body, self.index, self.keys, g.op("Mul", self.index, g.i64(0)))
 
     def dense_loop(self, g: Graph, cdf: str, totals: str) -> str:
         """Few names: fewest nodes per step. The uniforms of every step are hashed up front, no
-        name is dropped (ended ones are masked to 0), and the pick compares whole CDF rows."""
-        u_all = uniforms(g, g.op("Unsqueeze", self.keys, g.i64([1])), g.op("Unsqueeze", self.step_mix, g.i64([0])))  # [count, max_len]
+        name is dropped (an ended one is masked to 0 by `going`), and the pick compares whole CDF rows."""
+        u_all = uniforms(g, g.op("Unsqueeze", self.keys, g.i64([0])), g.op("Unsqueeze", self.step_mix, g.i64([1])))  # [max_len, count]
         b = Graph("dense/")
-        threshold = b.op("Mul", b.op("Gather", u_all, b.op("Unsqueeze", "step", b.i64([0])), axis=1), b.op("Gather", totals, "state_in", axis=0))
-        chosen = b.op("Mul", count_below(b, b.op("Gather", cdf, "state_in", axis=0), threshold), "going_in")
-        b.op("Cast", b.op("Greater", chosen, b.i64(0)), to=TensorProto.INT64, name="going_out")
-        b.op("Identity", next_state(b, "state_in", chosen, self.vocab_size, self.block_size), name="state_out")
-        b.op("Greater", b.op("ReduceMax", "going_out", keepdims=0), b.i64(0), name="cond_out")
-        b.op("Cast", chosen, to=TOKEN_TYPE, name="column")
+        threshold = b.op("Mul", b.op("Gather", g.op("Unsqueeze", u_all, g.i64([2])), "step", axis=0),
+                         b.op("Gather", totals, "state_in", axis=0))  # [count, 1]
+        b.op("Mul", count_below(b, b.op("Gather", cdf, "state_in", axis=0), threshold), "going_in", name="column")
+        b.op("Min", "column", b.i64(1), name="going_out")  # 1 while the name goes on
+        state = next_state(b, "state_in", "column", self.vocab_size, self.block_size)  # the column itself when block_size is 1
+        b.op("Cast", b.op("ReduceMax", "going_out", keepdims=0), to=TensorProto.BOOL, name="cond_out")
         body = subgraph(
             b, "dense_step",
             [int_info("step", []), helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
              int_info("state_in", ["count"]), int_info("going_in", ["count"])],
-            [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []), int_info("state_out", ["count"]),
-             int_info("going_out", ["count"]), helper.make_tensor_value_info("column", TOKEN_TYPE, ["count"])],
+            [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []), int_info(state, ["count"]),
+             int_info("going_out", ["count"]), int_info("column", ["count"])],
         )
         zeros = g.op("Mul", self.index, g.i64(0))
-        return self.loop(g, body, zeros, g.op("Add", zeros, g.i64(1)))
+        return g.op("Cast", self.loop(g, body, zeros, g.op("Add", zeros, g.i64(1))), to=TOKEN_TYPE)
 
     def network_loop(self, g: Graph) -> str:
         """Contexts too many to list: the network runs in the loop, on the names still going."""
@@ -328,7 +332,7 @@ class SamplerParts:
         chosen = count_below(b, cdf, threshold)
         shifted = b.op("Concat", b.op("Slice", "context_in", b.i64([1]), b.i64([bs]), b.i64([1])), b.op("Unsqueeze", chosen, b.i64([1])), axis=1)
         body = compacting_body(b, {"alive": ("alive_in", ["alive"]), "keys": ("keys_in", ["alive"]), "context": (shifted, ["alive", bs])},
-                               chosen, self.column_zeros)
+                               chosen, self.count_zeros(g))
         return self.loop(g, body, self.index, self.keys, context)
 
 
@@ -346,15 +350,17 @@ def spelling(chars: tuple[str, ...]) -> tuple[int, np.ndarray, list[int], list[s
 
 
 def chunk_keys(g: Graph, rows: str, k: int, weights: np.ndarray) -> tuple[str, str]:
-    """[count, steps] int64 token rows -> ([count, chunks] chunk keys, chunks as a [1] tensor)."""
+    """[count, steps] token rows (TOKEN_TYPE) -> ([count, chunks] int64 chunk keys, chunks as a [1]
+    tensor). The base-V sum of each chunk is a float32 MatMul: exact, as keys stay below 2**24."""
     steps = g.op("Shape", rows, start=1, end=2)
     chunks = g.op("Div", g.op("Add", steps, g.i64([k - 1])), g.i64([k]))
     padded = g.op("Pad", rows, g.op("Concat", g.i64([0, 0, 0]), g.op("Sub", g.op("Mul", chunks, g.i64([k])), steps), axis=0))
-    grouped = g.op("Reshape", padded, g.op("Concat", g.i64([0]), chunks, g.i64([k]), axis=0))
-    return g.op("ReduceSum", g.op("Mul", grouped, g.i64(weights.reshape(1, 1, k))), g.i64([2]), keepdims=0), chunks
+    grouped = g.op("Cast", g.op("Reshape", padded, g.op("Concat", g.i64([0]), chunks, g.i64([k]), axis=0)), to=TensorProto.FLOAT)
+    keyed = g.op("MatMul", grouped, g.const(weights.reshape(k, 1), np.float32))
+    return g.op("Cast", g.op("Squeeze", keyed, g.i64([2])), to=TensorProto.INT64), chunks
 
 
-def join_simple(g: Graph, rows: str, chars: tuple[str, ...]) -> str:
+def join_simple(g: Graph, rows: str, chars: tuple[str, ...], name: str) -> str:
     """Few names: spell every chunk of every name and join chunk columns left to right."""
     k, weights, keys, spelled = spelling(chars)
     keyed, chunks = chunk_keys(g, rows, k, weights)
@@ -371,16 +377,17 @@ def join_simple(g: Graph, rows: str, chars: tuple[str, ...]) -> str:
                      helper.make_tensor_value_info("text_out", TensorProto.STRING, ["count"])])
     empty = g.op("LabelEncoder", g.op("Slice", keyed, g.i64([0]), g.i64([1]), g.i64([1])), domain="ai.onnx.ml",
                  keys_int64s=[-1], values_strings=["-"], default_string="")  # [count, 1] of ""
-    return g.op("Loop", g.op("Squeeze", chunks, g.i64([0])), "", g.op("Squeeze", empty, g.i64([1])), body=body)
+    return g.op("Loop", g.op("Squeeze", chunks, g.i64([0])), "", g.op("Squeeze", empty, g.i64([1])), body=body, name=name)
 
 
-def join_sorted(g: Graph, rows: str, chars: tuple[str, ...]) -> str:
+def join_sorted(g: Graph, rows: str, chars: tuple[str, ...], name: str) -> str:
     """Many names: work in proportion to the characters, not to count x the longest name. The
     names are sorted by length and built from their last chunk back: chunk c only touches the
     names longer than c*k, which are a prefix of the sorted order."""
     k, weights, keys, spelled = spelling(chars)
-    lengths = g.op("ReduceSum", g.op("Cast", g.op("Greater", rows, g.i64(0)), to=TensorProto.INT64), g.i64([1]), keepdims=0)
-    count = g.op("Shape", lengths)
+    count = g.op("Shape", rows, start=0, end=1)
+    end_column = g.op("ConstantOfShape", g.op("Concat", count, g.i64([1]), axis=0), value=numpy_helper.from_array(np.zeros(1, np.uint8)))
+    lengths = g.op("ArgMin", g.op("Concat", rows, end_column, axis=1), axis=1, keepdims=0)  # the first 0 ends the name
     sorted_lengths, order = g.op("TopK", lengths, count, outputs=2, largest=1, sorted=1)
     keyed, chunks = chunk_keys(g, g.op("Gather", rows, order, axis=0), k, weights)
     chunk_starts = g.op("Mul", g.op("Range", g.i64(0), g.op("Squeeze", chunks, g.i64([0])), g.i64(1)), g.i64(k))
@@ -405,7 +412,7 @@ def join_sorted(g: Graph, rows: str, chars: tuple[str, ...]) -> str:
                      helper.make_tensor_value_info("suffix_out", TensorProto.STRING, ["reach_next"])])
     built = g.op("Loop", g.op("Squeeze", chunks, g.i64([0])), "", g.op("Slice", empty, g.i64([0]), g.i64([0]), g.i64([0])), body=body)
     in_order = g.op("Concat", built, g.op("Slice", empty, g.op("Shape", built), count, g.i64([0])), axis=0)
-    return g.op("ScatterElements", empty, order, in_order, axis=0)  # back to sampling order: order[r] takes sorted name r
+    return g.op("ScatterElements", empty, order, in_order, axis=0, name=name)  # back to sampling order: order[r] takes sorted name r
 
 
 def build_sampler(model, network: onnx.ModelProto, table_limit: int | None = None) -> onnx.ModelProto:
@@ -421,29 +428,25 @@ def build_sampler(model, network: onnx.ModelProto, table_limit: int | None = Non
     parts = SamplerParts(g, model, network, initializers)
     chars = model.vocab_.chars
 
-    def finish(branch: Graph, columns: str, join) -> tuple[str, str]:
-        rows = branch.op("Cast", branch.op("Transpose", columns, perm=[1, 0]), to=TensorProto.INT64)
-        return rows, join(branch, rows, chars)
-
     if len(chars) ** model.block_size <= table_limit:
         cdf, totals = parts.tabulate(g)
         branches = []
         for name, loop, join in (("few", parts.dense_loop, join_simple), ("many", parts.search_loop, join_sorted)):
             branch = Graph(f"{name}/")
-            rows, names = finish(branch, loop(branch, cdf, totals), join)
-            branch.op("Identity", rows, name=f"{name}/rows_out")
-            branch.op("Identity", names, name=f"{name}/names_out")
-            branches.append(subgraph(branch, f"sample_{name}", [], [int_info(f"{name}/rows_out", ["count", "steps"]),
-                                     helper.make_tensor_value_info(f"{name}/names_out", TensorProto.STRING, ["count"])]))
+            rows = branch.op("Transpose", loop(branch, cdf, totals), perm=[1, 0], name=f"{name}/rows")
+            join(branch, rows, chars, name=f"{name}/names")
+            branches.append(subgraph(branch, f"sample_{name}", [], [helper.make_tensor_value_info(rows, TOKEN_TYPE, ["count", "steps"]),
+                                     helper.make_tensor_value_info(f"{name}/names", TensorProto.STRING, ["count"])]))
         rows = g.op("If", g.op("LessOrEqual", "count", g.i64(FEW_NAMES)), names=["rows", "names"],
                     then_branch=branches[0], else_branch=branches[1])
         loop_kind = "table"
     else:
-        rows, names = finish(g, parts.network_loop(g), join_sorted)
-        g.op("Identity", names, name="names")
+        rows = g.op("Transpose", parts.network_loop(g), perm=[1, 0])
+        join_sorted(g, rows, chars, name="names")
         loop_kind = "network"
     steps = g.op("Shape", rows, start=1, end=2)
-    g.op("Pad", rows, g.op("Concat", g.i64([0, 0, 0]), g.op("Sub", g.i64([parts.max_len]), steps), axis=0), name="tokens")
+    g.op("Cast", g.op("Pad", rows, g.op("Concat", g.i64([0, 0, 0]), g.op("Sub", g.i64([parts.max_len]), steps), axis=0)),
+         to=TensorProto.INT64, name="tokens")
 
     meta = metadata(model, SAMPLER_FORMAT)
     meta["sampler_loop"] = loop_kind

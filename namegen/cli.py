@@ -119,8 +119,9 @@ def score_command(
     import math
 
     model = _load(run, plugins_dir)
+    scores = model.log_likelihood(names, unseen_floor)  # before any output: a bad name prints only the error
     print("name\tlog_likelihood\tnll_per_char\tperplexity")
-    for name, ll in zip(names, model.log_likelihood(names, unseen_floor)):
+    for name, ll in zip(names, scores):
         nll = -ll / (len(name) + 1)
         print(f"{name}\t{ll:.4f}\t{nll:.4f}\t{math.exp(nll):.3f}")
 
@@ -149,11 +150,10 @@ def evaluate_command(
         else:
             split = datasets.split_names(names, info["split_seed"])
             splits = {"train": split.train, "val": split.val, "test": split.test}
+    scores = {split_name: model.score(names, unseen_floor) for split_name, names in splits.items() if names}
     print("split\tnames\tnll_per_char\tperplexity")
-    for split_name, names in splits.items():
-        if names:
-            score = model.score(names, unseen_floor)
-            print(f"{split_name}\t{score.names}\t{score.nll:.4f}\t{score.perplexity:.3f}")
+    for split_name, score in scores.items():
+        print(f"{split_name}\t{score.names}\t{score.nll:.4f}\t{score.perplexity:.3f}")
 
 
 @export_app.command("onnx")

@@ -138,7 +138,7 @@ class NameModel:
         picked = log_probs.gather(1, data.targets.clamp(min=0)[:, None])[:, 0].double()
         if unseen_floor is not None:
             picked[unseen] = math.log(unseen_floor)
-        return np.bincount(owners, weights=picked.numpy(), minlength=len(names))
+        return np.bincount(owners, weights=picked.numpy(), minlength=len(names)).astype(np.float64)
 
     def score(self, names: Sequence[str], unseen_floor: float | None = None) -> Score:
         """Mean NLL per token (nats) and perplexity over `names`."""

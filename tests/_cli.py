@@ -19,21 +19,27 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DRIVER = r"""
-import json, os, sys, tempfile, time, traceback
+import json, os, signal, sys, tempfile, time, traceback
 cases = json.loads(sys.stdin.read())
 from namegen.cli import main  # the console script's entry point, imported once
 # namegen imports torch lazily; import it here, once, so that the children need not (this
-# registers no plugin: the children still discover them for themselves)
+# registers no plugin: the children still discover them for themselves). The driver itself
+# never runs torch code: a child forked after that could hang in OpenMP.
 import namegen.model, namegen.checkpoint  # noqa: E401
+try:  # typer parses options through pydantic, when it is installed
+    import pydantic  # noqa: F401
+except ImportError:
+    pass
 
 def child(args, cwd, out, err):
     code = 1
     try:
+        signal.alarm(120)  # a hung child dies instead of outliving the test run
         os.dup2(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), 1)
         os.dup2(os.open(err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), 2)
-        os.chdir(cwd)
-        sys.argv = ["namegen", *args]
         try:
+            os.chdir(cwd)
+            sys.argv = ["namegen", *args]
             main()
             code = 0
         except SystemExit as exit_:  # what the interpreter does with SystemExit
@@ -91,6 +97,8 @@ class Result:
 
 def run_many(cases: list[tuple[list, Path]]) -> list[Result]:
     """Run `namegen ARGS` for each (args, cwd), each in its own child process."""
+    if not hasattr(os, "fork"):  # Windows: one fresh interpreter per invocation
+        return [run_real(args, cwd) for args, cwd in cases]
     payload = [{"args": [str(a) for a in args], "cwd": str(cwd)} for args, cwd in cases]
     done = subprocess.run([sys.executable, "-c", DRIVER], input=json.dumps(payload), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, f"CLI driver failed:\n{done.stderr}"

@@ -5,8 +5,8 @@ sampler, and the tutorial's one-at-a-time sampler, all in one run on one fitted 
     python bench/sample.py [--plugin linear] [--data bundled] [--seconds 2]
 
 The tutorial's sampler is its loop as written (torch.multinomial, one character at a time,
-on the counts model's probability table). Prints a Markdown table; ratios are against the
-tutorial's loop measured in the same run.
+on the counts model's probability table). Prints a Markdown table: names per second at the
+median call, the best and median call; ratios are against the tutorial's loop in the same run.
 """
 
 from __future__ import annotations
@@ -25,16 +25,16 @@ from namegen.data import read_names, split_names
 from namegen.exports.onnx import export
 
 
-def rate(run, count: int, seconds: float) -> tuple[float, float]:
-    """(names per second, seconds per call) of `run(count, seed)`, best of repeated calls."""
+def rate(run, count: int, seconds: float) -> tuple[float, float, float]:
+    """(names per second at the median call, best and median seconds per call) of `run(count, seed)`."""
     run(count, 0)  # warm up
-    best, calls, started = float("inf"), 0, time.perf_counter()
-    while time.perf_counter() - started < seconds or calls < 3:
+    times, started = [], time.perf_counter()
+    while time.perf_counter() - started < seconds or len(times) < 5:
         t = time.perf_counter()
-        run(count, calls + 1)
-        best = min(best, time.perf_counter() - t)
-        calls += 1
-    return count / best, best
+        run(count, len(times) + 1)
+        times.append(time.perf_counter() - t)
+    median = float(np.median(times))
+    return count / median, min(times), median
 
 
 def tutorial_sampler(counts_model):
@@ -73,12 +73,14 @@ def main() -> None:
             rows.append((f"ONNX sampler (onnxruntime), count {count:,}", count,
                          *rate(lambda n, s: exported.sample(n, seed=s), count, args.seconds)))
     base = rows[0][2]
-    print(f"plugin {args.plugin}, data {args.data}, torch threads {torch.get_num_threads()}\n")
-    print("| sampler | names/s | time per call | vs tutorial |\n|---|---:|---:|---:|")
-    for name, _, per_second, seconds in rows:
-        call = f"{seconds * 1e6:,.0f} µs" if seconds < 0.01 else f"{seconds * 1e3:,.1f} ms"
-        print(f"| {name} | {per_second:,.0f} | {call} | {per_second / base:,.1f}x |")
+    print(f"plugin {args.plugin}, data {args.data}, torch threads {torch.get_num_threads()}, onnxruntime threads 1\n")
+    print("| sampler | names/s (median call) | best call | median call | vs tutorial |\n|---|---:|---:|---:|---:|")
+    for name, _, per_second, best, median in rows:
+        print(f"| {name} | {per_second:,.0f} | {duration(best)} | {duration(median)} | {per_second / base:,.1f}x |")
 
+
+def duration(seconds: float) -> str:
+    return f"{seconds * 1e6:,.0f} µs" if seconds < 0.01 else f"{seconds * 1e3:,.1f} ms"
 
 if __name__ == "__main__":
     main()

@@ -11,6 +11,7 @@ and division of non-negative numbers by powers of two. With `logits` from the ne
 float64 (its float32 weights widened), the next token is the inverse-CDF pick
 
     p   = exp((logits - max) / float64(temperature))                # temperature is a float32
+    p[0] = 0 if the context's last token is the boundary              # names are never empty
     cdf = cumsum(p)
     next = min(count(cdf < u * cdf[-1]), V - 1)
 
@@ -85,13 +86,17 @@ def check_count(count: int) -> int:
     return int(count)
 
 
-def pick(logits: torch.Tensor, u: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Inverse-CDF pick of the next token for each row of `logits` [B, V] (float64 from the sampler)."""
+def pick(logits: torch.Tensor, u: torch.Tensor, temperature: float, at_start: torch.Tensor) -> torch.Tensor:
+    """Inverse-CDF pick of the next token for each row of `logits` [B, V] (float64 from the
+    sampler). Rows `at_start` (the context's last token is the boundary) cannot end there:
+    names are never empty."""
     import torch
 
     z = logits.double()
     z = (z - z.max(dim=-1, keepdim=True).values) / temperature
-    cdf = torch.exp(z).cumsum(dim=-1)
+    p = torch.exp(z)
+    p[:, 0] = torch.where(at_start, 0.0, p[:, 0])
+    cdf = p.cumsum(dim=-1)
     chosen = (cdf < u[:, None] * cdf[:, -1:]).sum(dim=-1)
     return chosen.clamp(max=logits.shape[-1] - 1)
 
@@ -120,7 +125,7 @@ def _sample_tokens(torch, network, count, seed, temperature, max_len, prefix):
     alive = torch.arange(count, dtype=torch.int64)
     keys = row_keys(seed, alive)
     for step in range(len(prefix), max_len):
-        chosen = pick(network(context), uniforms(keys, step), temperature)
+        chosen = pick(network(context), uniforms(keys, step), temperature, context[:, -1] == 0)
         tokens[alive, step] = chosen
         going = chosen != 0
         if not bool(going.any()):

@@ -351,3 +351,19 @@ def test_export_leaves_no_temporary_files(plugin, onnx_export):
 def test_scorer_path_rule(tmp_path):
     assert runtime.scorer_path(tmp_path / "x" / "NAME.onnx") == tmp_path / "x" / "NAME.scorer.onnx"
     assert runtime.scorer_path("exports/run.v2.onnx").name == "run.v2.scorer.onnx"
+
+
+def test_names_are_never_empty_in_torch_or_onnx(tmp_path):
+    """A model that often ends a name before its first character (counts with a huge alpha puts
+    P(. | .) near 1/V) still never samples an empty name, and both runtimes agree."""
+    from conftest import SMALL_NAMES
+    from namegen.exports.onnx import export
+
+    model = namegen.create("counts", alpha=1000.0).fit(SMALL_NAMES)
+    assert np.exp(model.token_log_probs(torch.zeros(1, 1, dtype=torch.int64))[0, 0].item()) > 0.03
+    path = tmp_path / "wide.onnx"
+    export(model, path)
+    for count in (20, 3000):  # the dense loop and the binary-search loop
+        names = model.sample(count, seed=5)
+        assert all(names), "an empty name was sampled"
+        assert runtime.load(path).sample(count, seed=5) == names

@@ -51,7 +51,7 @@ class Graph:
     """A tiny builder: `g.op("Add", a, b)` appends a node and returns its output's name."""
 
     def __init__(self, prefix: str):
-        self.prefix, self.nodes, self.initializers, self.count = prefix, [], [], 0
+        self.prefix, self.nodes, self.count = prefix, [], 0
 
     def name(self, hint: str) -> str:
         self.count += 1
@@ -202,11 +202,16 @@ def uniforms(g: Graph, keys: str, step_mix: str) -> str:
     return g.op("Mul", g.op("Add", hashed, g.const(0.5, np.float64)), g.const(2.0**-31, np.float64))  # / 2**31, exactly
 
 
-def cdf_of(g: Graph, logits: str, temperature: str) -> str:
-    """cumsum(exp((float64(logits) - max) / temperature)) along the last axis, as in sampling.pick."""
+def cdf_of(g: Graph, logits: str, temperature: str, last_token: str, vocab_size: int) -> str:
+    """cumsum(p) along the last axis, p = exp((float64(logits) - max) / temperature) with p[0] = 0
+    where the context's `last_token` [B, 1] is the boundary, as in sampling.pick."""
     z = g.op("Cast", logits, to=TensorProto.DOUBLE)
     z = g.op("Sub", z, g.op("ReduceMax", z, g.i64([-1]), keepdims=1))
-    return g.op("CumSum", g.op("Exp", g.op("Div", z, temperature)), g.i64(-1))
+    at_start = g.op("Cast", g.op("Equal", last_token, g.i64(0)), to=TensorProto.DOUBLE)
+    first = np.zeros((1, vocab_size), np.float64)
+    first[0, 0] = 1.0
+    keep = g.op("Sub", g.const(1.0, np.float64), g.op("Mul", at_start, g.const(first, np.float64)))
+    return g.op("CumSum", g.op("Mul", g.op("Exp", g.op("Div", z, temperature)), keep), g.i64(-1))
 
 
 def count_below(g: Graph, cdf: str, threshold: str) -> str:
@@ -272,7 +277,7 @@ class SamplerParts:
         V, bs = self.vocab_size, self.block_size
         ids = g.op("Range", g.i64(0), g.i64(V**bs), g.i64(1))
         digits = [g.op("Unsqueeze", g.op("Mod", g.op("Div", ids, g.i64(V ** (bs - 1 - k))), g.i64(V)), g.i64([1])) for k in range(bs)]
-        cdf = cdf_of(g, splice(self.network, g, g.op("Concat", *digits, axis=1), self.initializers), self.temperature)
+        cdf = cdf_of(g, splice(self.network, g, g.op("Concat", *digits, axis=1), self.initializers), self.temperature, digits[-1], V)
         return cdf, g.op("Gather", cdf, g.i64([V - 1]), axis=1)
 
     def search_loop(self, g: Graph, cdf: str, totals: str) -> str:
@@ -326,7 +331,8 @@ class SamplerParts:
         context = g.op("ConstantOfShape", g.op("Concat", g.op("Unsqueeze", "count", g.i64([0])), g.i64([bs]), axis=0),
                        value=numpy_helper.from_array(np.zeros(1, np.int64)))
         b = Graph("network/")
-        cdf = cdf_of(b, splice(self.network, b, "context_in", self.initializers), self.temperature)
+        last = b.op("Slice", "context_in", b.i64([-1]), b.i64([bs]), b.i64([1]))
+        cdf = cdf_of(b, splice(self.network, b, "context_in", self.initializers), self.temperature, last, V)
         u = uniforms(b, "keys_in", b.op("Gather", self.step_mix, "step"))
         threshold = b.op("Mul", b.op("Unsqueeze", u, b.i64([1])), b.op("Slice", cdf, b.i64([-1]), b.i64([V]), b.i64([1])))
         chosen = count_below(b, cdf, threshold)

@@ -1,14 +1,14 @@
 """ONNX export: a self-contained sampler and a scorer, built around the plugin's own network.
 
-The network (context int64 [B, block_size] -> logits float32 [B, V]) is exported once with
-torch.onnx and spliced in as a subgraph; everything around it is written here once, for
-every plugin:
+The network (context int64 [B, block_size] -> logits [B, V]) is exported with torch.onnx and
+spliced in as a subgraph; everything around it is written here once, for every plugin:
 
 * sampler (`NAME.onnx`): inputs `seed` int64 [], `count` int64 [], `temperature` float32 [];
-  outputs `names` string [count] and `tokens` int64 [count, max_len] (0-padded). A Loop of at
-  most max_len steps runs the network on the names still going, draws the uniforms from the
-  integer hash of namegen.sampling and picks by inverse CDF in float64, exactly as the torch
-  sampler does; it ends early once every name has ended.
+  outputs `names` string [count] and `tokens` int64 [count, max_len] (0-padded). It draws by
+  the rule of namegen.sampling (integer-hash uniforms, float64 inverse CDF, the network in
+  float64), exactly as the torch sampler does, in a Loop of at most max_len steps that ends
+  once every name has ended. How the loop runs depends on size, never on the plugin: see
+  `build_sampler`.
 * scorer (`NAME.scorer.onnx`): input `tokens` int64 [B, T] (names without boundary tokens,
   0-padded); outputs `log_likelihood` float32 [B] (end token included) and
   `token_log_probs` float32 [B, T + 1] (log p of each observed token, 0 past the end).
@@ -23,7 +23,6 @@ import io
 import itertools
 import json
 import logging
-import math
 import warnings
 from contextlib import redirect_stdout
 from pathlib import Path
@@ -144,22 +143,22 @@ def splice(network: onnx.ModelProto, g: Graph, context: str, outer: list, tag: s
     for init in graph.initializer:
         rename[init.name] = f"{tag}/{init.name}"
         if not any(i.name == rename[init.name] for i in outer):
-            copy = onnx.TensorProto()
-            copy.CopyFrom(init)
-            copy.name = rename[init.name]
-            outer.append(copy)
+            weight = onnx.TensorProto()
+            weight.CopyFrom(init)
+            weight.name = rename[init.name]
+            outer.append(weight)
     inner = g.name(tag) + "/"
     for node in graph.node:
         for out in node.output:
             if out:
                 rename.setdefault(out, inner + out)
     for number, node in enumerate(graph.node):
-        copy = onnx.NodeProto()
-        copy.CopyFrom(node)
-        copy.name = f"{inner}{number}/{node.name}"
-        copy.input[:] = [rename.get(i, i) if i else i for i in node.input]
-        copy.output[:] = [rename[o] if o else o for o in node.output]
-        g.nodes.append(copy)
+        spliced = onnx.NodeProto()
+        spliced.CopyFrom(node)
+        spliced.name = f"{inner}{number}/{node.name}"
+        spliced.input[:] = [rename.get(i, i) if i else i for i in node.input]
+        spliced.output[:] = [rename[o] if o else o for o in node.output]
+        g.nodes.append(spliced)
     return rename[graph.output[0].name]
 
 

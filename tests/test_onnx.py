@@ -367,3 +367,14 @@ def test_names_are_never_empty_in_torch_or_onnx(tmp_path):
         names = model.sample(count, seed=5)
         assert all(names), "an empty name was sampled"
         assert runtime.load(path).sample(count, seed=5) == names
+
+
+def test_export_rejects_a_vocabulary_over_256_tokens(tmp_path):
+    """The sampler keeps token ids in uint8; a larger vocabulary is a clear error, not a wrong file."""
+    from namegen.exports.onnx import export
+
+    names = ["".join(chr(0x4E00 + 3 * i + j) for j in range(3)) for i in range(100)]  # 300 distinct characters
+    model = namegen.create("counts").fit(names)
+    with pytest.raises(namegen.NamegenError, match="256"):
+        export(model, tmp_path / "big.onnx")
+    assert not list(tmp_path.iterdir())

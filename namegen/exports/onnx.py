@@ -35,6 +35,7 @@ from onnx import TensorProto, helper, numpy_helper
 from .. import __version__
 from .. import sampling
 from ..checkpoint import write_atomic
+from ..errors import NamegenError
 from ..runtime import SAMPLER_FORMAT, SCORER_FORMAT, scorer_path
 
 OPSET = 21  # ONNX 1.16 operator set: StringConcat (20), BitwiseXor/And (18)
@@ -108,7 +109,7 @@ def export_network(model, float64: bool = False) -> onnx.ModelProto:
     quiet.setLevel(level)
     proto = program.model_proto
     if proto.functions:
-        raise NotImplementedError(f"the {model.plugin_name!r} network exports with ONNX functions; inline them first")
+        raise NamegenError(f"the {model.plugin_name!r} network exports with ONNX functions, which namegen cannot splice yet")
     if float64:
         keep_float32_weights(proto.graph, weights)
     return proto
@@ -426,7 +427,7 @@ def build_sampler(model, network: onnx.ModelProto, table_limit: int | None = Non
     loop (few names, fewest nodes) or a binary-search loop (many names, least work per name);
     otherwise the network runs inside the loop."""
     if len(model.vocab_) > 256:
-        raise NotImplementedError(f"the ONNX sampler handles vocabularies of up to 256 tokens; this one has {len(model.vocab_)}")
+        raise NamegenError(f"the ONNX sampler handles vocabularies of up to 256 tokens; this model has {len(model.vocab_)}")
     table_limit = TABLE_LIMIT if table_limit is None else table_limit
     initializers: list = []
     g = Graph("")

@@ -62,9 +62,9 @@ def fit_command(
     data: Annotated[str, typer.Option(help="Name file, UTF-8, one name per line; 'bundled' is the dataset that ships with namegen.")] = datasets.BUNDLED,
     val_data: Annotated[Optional[Path], typer.Option(help="Validation names; given this, all of --data is for training (no internal split).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Run folder to write. [default: runs/PLUGIN]", show_default=False)] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the 80/10/10 split (and of weight initialisation).")] = 42,
+    seed: Annotated[int, typer.Option(help="Seed of the 80/10/10 split (42: the tutorial's split).")] = 42,
     lowercase: Annotated[bool, typer.Option("--lowercase", help="Lower-case every name when reading.")] = False,
-    param: Annotated[list[str], typer.Option("--param", "-P", help="Hyper-parameter KEY=VALUE, repeatable (e.g. -P l2=0.05).")] = [],  # noqa: B006
+    param: Annotated[list[str], typer.Option("--param", "-P", metavar="KEY=VALUE", help="A hyper-parameter, repeatable (e.g. -P l2=0.05); see the README for each plugin's.")] = [],  # noqa: B006
     plugins_dir: PluginsDir = None,
 ) -> None:
     """Fit a model and save it as a run folder."""

@@ -48,12 +48,17 @@ def _params(pairs: list[str]) -> dict:
 
 @app.command("plugins")
 def plugins_command(plugins_dir: PluginsDir = None) -> None:
-    """List the available plugins (built in, installed through entry points, or from --plugins-dir)."""
+    """List the available plugins (built in, installed through entry points, or from --plugins-dir)
+    as TSV: name, description, hyper-parameters with their defaults."""
     if plugins_dir:
         registry.load_plugins_dir(plugins_dir)
+    import dataclasses
+
     for name in registry.available():
-        doc = (registry.get(name).__doc__ or "").strip().splitlines()
-        print(f"{name}\t{doc[0] if doc else ''}")
+        cls = registry.get(name)
+        doc = (cls.__doc__ or "").strip().splitlines()
+        defaults = ", ".join(f"{f.name}={getattr(cls.Config(), f.name)!r}" for f in dataclasses.fields(cls.Config))
+        print(f"{name}\t{doc[0] if doc else ''}\t{defaults}")
 
 
 @app.command("fit")

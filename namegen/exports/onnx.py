@@ -43,6 +43,8 @@ ML_OPSET = 4  # ai.onnx.ml: LabelEncoder
 IR_VERSION = 10
 TOKEN_TYPE = TensorProto.UINT8  # token ids inside the sampler (V <= 256): an eighth of int64's memory traffic
 FEW_NAMES = 32  # up to this many names per call, the sampler takes its loop with the fewest nodes
+ALWAYS_TABLE = 1024  # up to this many contexts, tabulating the network always pays
+TABLE_PAYOFF = 16  # past that, a call tabulates when count * this >= contexts (measured: an MLP, 19,683 contexts)
 TABLE_LIMIT = 1 << 16  # list every context (V**block_size of them) up to this many, and tabulate the network
 CHUNK_ENTRIES = 20_000  # LabelEncoder entries at most: each lookup spells k tokens, V**k <= this
 
@@ -422,10 +424,16 @@ def join_sorted(g: Graph, rows: str, chars: tuple[str, ...], name: str) -> str:
 
 
 def build_sampler(model, network: onnx.ModelProto, table_limit: int | None = None) -> onnx.ModelProto:
-    """The sampler graph. Three loops give the same tokens: with few enough contexts to list
-    (V**block_size <= table_limit) the network is tabulated once and `count` picks a dense
-    loop (few names, fewest nodes) or a binary-search loop (many names, least work per name);
-    otherwise the network runs inside the loop."""
+    """The sampler graph. Its loops all give the same tokens, and differ only in cost:
+
+    * tabulated (V**block_size <= table_limit contexts): the network runs once per call on
+      every context; then `count` picks a dense loop (up to FEW_NAMES names: fewest nodes per
+      step) or a binary-search loop (more names: least work per name);
+    * stepwise: the network runs inside the loop on the names still going.
+
+    With more contexts than ALWAYS_TABLE, a call tabulates only when it draws enough names to
+    repay it (count * TABLE_PAYOFF >= contexts); past table_limit it never does.
+    """
     if len(model.vocab_) > 256:
         raise NamegenError(f"the ONNX sampler handles vocabularies of up to 256 tokens; this model has {len(model.vocab_)}")
     table_limit = TABLE_LIMIT if table_limit is None else table_limit
@@ -433,25 +441,40 @@ def build_sampler(model, network: onnx.ModelProto, table_limit: int | None = Non
     g = Graph("")
     parts = SamplerParts(g, model, network, initializers)
     chars = model.vocab_.chars
+    contexts = len(chars) ** model.block_size
 
-    if len(chars) ** model.block_size <= table_limit:
-        cdf, totals = parts.tabulate(g)
-        branches = []
-        for name, loop, join in (("few", parts.dense_loop, join_simple), ("many", parts.search_loop, join_sorted)):
-            branch = Graph(f"{name}/")
-            rows = branch.op("Transpose", loop(branch, cdf, totals), perm=[1, 0], name=f"{name}/rows")
-            join(branch, rows, chars, name=f"{name}/names")
-            branches.append(subgraph(branch, f"sample_{name}", [], [helper.make_tensor_value_info(rows, TOKEN_TYPE, ["count", "steps"]),
-                                     helper.make_tensor_value_info(f"{name}/names", TensorProto.STRING, ["count"])]))
-        rows = g.op("If", g.op("LessOrEqual", "count", g.i64(FEW_NAMES)), names=["rows", "names"],
-                    then_branch=branches[0], else_branch=branches[1])
-        loop_kind = "table"
+    def branch(name: str, fill) -> onnx.GraphProto:
+        """A subgraph that `fill(graph, rows, names)` gives the outputs `name/rows`, `name/names`."""
+        b = Graph(f"{name}/")
+        fill(b, f"{name}/rows", f"{name}/names")
+        return subgraph(b, f"sample_{name}", [], [helper.make_tensor_value_info(f"{name}/rows", TOKEN_TYPE, ["count", "steps"]),
+                                                  helper.make_tensor_value_info(f"{name}/names", TensorProto.STRING, ["count"])])
+
+    def looped(loop, join, *args):
+        def fill(b: Graph, rows: str, names: str) -> None:
+            b.op("Transpose", loop(b, *args), perm=[1, 0], name=rows)
+            join(b, rows, chars, name=names)
+        return fill
+
+    def tabulated(b: Graph, rows: str, names: str) -> None:
+        cdf, totals = parts.tabulate(b)
+        b.op("If", b.op("LessOrEqual", "count", b.i64(FEW_NAMES)), names=[rows, names],
+             then_branch=branch("few", looped(parts.dense_loop, join_simple, cdf, totals)),
+             else_branch=branch("many", looped(parts.search_loop, join_sorted, cdf, totals)))
+
+    stepwise = looped(parts.network_loop, join_sorted)
+    if contexts > table_limit:
+        stepwise(g, "rows", "names")
+        loop_kind = "stepwise"
+    elif contexts <= ALWAYS_TABLE:
+        tabulated(g, "rows", "names")
+        loop_kind = "tabulated"
     else:
-        rows = g.op("Transpose", parts.network_loop(g), perm=[1, 0])
-        join_sorted(g, rows, chars, name="names")
-        loop_kind = "network"
-    steps = g.op("Shape", rows, start=1, end=2)
-    g.op("Cast", g.op("Pad", rows, g.op("Concat", g.i64([0, 0, 0]), g.op("Sub", g.i64([parts.max_len]), steps), axis=0)),
+        g.op("If", g.op("GreaterOrEqual", g.op("Mul", "count", g.i64(TABLE_PAYOFF)), g.i64(contexts)), names=["rows", "names"],
+             then_branch=branch("tabulated", tabulated), else_branch=branch("stepwise", stepwise))
+        loop_kind = f"tabulated when count >= {-(-contexts // TABLE_PAYOFF)}, else stepwise"
+    steps = g.op("Shape", "rows", start=1, end=2)
+    g.op("Cast", g.op("Pad", "rows", g.op("Concat", g.i64([0, 0, 0]), g.op("Sub", g.i64([parts.max_len]), steps), axis=0)),
          to=TensorProto.INT64, name="tokens")
 
     meta = metadata(model, SAMPLER_FORMAT)

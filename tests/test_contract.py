@@ -115,3 +115,22 @@ def test_log_likelihood_agrees_with_score(plugin, fitted):
     targets = torch.tensor(ids[model.block_size :])
     by_hand = model.token_log_probs(contexts).double().gather(1, targets[:, None]).sum().item()
     assert ll[0] == pytest.approx(by_hand, abs=1e-5)
+
+
+def test_progress_bar_appears_only_after_its_delay():
+    """The CLI's fit shows a rich bar only for fits longer than a second: a quick fit prints nothing."""
+    from namegen.train import LazyProgress
+
+    quick = LazyProgress("fit", 100, delay=60.0)
+    quick.update(50)
+    assert quick.bar is None
+    quick.close()
+    slow = LazyProgress("fit", 100, delay=0.0)
+    slow.update(50, loss=2.5)
+    try:
+        assert slow.bar is not None and slow.bar.tasks[0].completed == 50
+    finally:
+        slow.close()
+    off = LazyProgress("fit", 100, enabled=False, delay=0.0)
+    off.update(50)
+    assert off.bar is None

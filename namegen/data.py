@@ -92,20 +92,21 @@ def examples(encoded: list[list[int]], block_size: int) -> tuple[np.ndarray, np.
     `block_size` previous tokens, left-padded with the boundary token 0.
     Returns contexts int64 [N, block_size], targets int64 [N], owners int64 [N].
     """
-    if not encoded:  # no names, no pairs (the offsets below assume at least one name)
-        return np.zeros((0, block_size), np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
     lengths = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=len(encoded))
-    # One stream: each name is preceded by block_size boundary tokens and followed by one.
+    names = np.arange(len(encoded))
+
+    def position_within(counts: np.ndarray) -> np.ndarray:  # 0..count-1 for each group, concatenated
+        return np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+
+    # One stream: each name is block_size boundary tokens, its tokens, and an end token.
     width = lengths + block_size + 1
+    starts = np.cumsum(width) - width
     stream = np.zeros(int(width.sum()), dtype=np.int64)
-    starts = np.concatenate([[0], np.cumsum(width)[:-1]])
-    if len(encoded):
-        body = np.concatenate([np.asarray(e, dtype=np.int64) for e in encoded]) if lengths.sum() else np.zeros(0, np.int64)
-        offsets = np.repeat(starts + block_size - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
-        stream[offsets + np.arange(len(body))] = body
-    owners = np.repeat(np.arange(len(encoded)), lengths + 1)
-    # target positions: block_size + k for k in 0..L, relative to each name's start
-    within = np.arange(len(owners)) - np.repeat(np.concatenate([[0], np.cumsum(lengths + 1)[:-1]]), lengths + 1)
-    target_pos = np.repeat(starts, lengths + 1) + block_size + within
+    if lengths.sum():
+        body = np.concatenate([np.asarray(e, dtype=np.int64) for e in encoded])
+        stream[np.repeat(starts, lengths) + block_size + position_within(lengths)] = body
+    # Targets: the name's tokens and its end token; each context is the block_size tokens before.
+    owners = np.repeat(names, lengths + 1)
+    target_pos = starts[owners] + block_size + position_within(lengths + 1)
     contexts = stream[target_pos[:, None] - block_size + np.arange(block_size)[None, :]]
     return contexts, stream[target_pos], owners

@@ -65,8 +65,7 @@ class ExportedModel:
         return self.sample_tokens(n, seed, temperature, names=True)
 
     def sample_tokens(self, n: int, seed: int = 0, temperature: float = 1.0, names: bool = False):
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= self.max_count:
-            raise NamegenError(f"number of names must be an integer from 1 to {self.max_count:,}, got {n}")
+        n = sampling.check_count(n, self.max_count)
         temperature = sampling.check_temperature(temperature)
         feeds = {"seed": np.array(seed & sampling.SEED_MASK, np.int64), "count": np.array(n, np.int64),
                  "temperature": np.array(temperature, np.float32)}

@@ -80,9 +80,10 @@ def check_temperature(temperature: float) -> float:
     return t32
 
 
-def check_count(count: int) -> int:
-    if isinstance(count, bool) or int(count) != count or not 1 <= count <= MAX_COUNT:
-        raise NamegenError(f"number of names must be an integer from 1 to {MAX_COUNT:,}, got {count}")
+def check_count(count: int, cap: int = MAX_COUNT) -> int:
+    """How many names to draw: an integer from 1 to `cap`."""
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or not 1 <= count <= cap:
+        raise NamegenError(f"number of names must be an integer from 1 to {cap:,}, got {count!r}")
     return int(count)
 
 

@@ -264,9 +264,10 @@ class SamplerParts:
         self.step_mix = g.i64([sampling.mix(t) for t in range(self.max_len)], "step_mix")  # mix(t) for every step
         self.temperature = g.op("Cast", "temperature", to=TensorProto.DOUBLE)
 
-    def count_zeros(self, g: Graph) -> str:
-        """[count] zeros of TOKEN_TYPE: a fresh column for compacting loops to scatter into."""
-        return g.op("Cast", g.op("Mul", self.index, g.i64(0)), to=TOKEN_TYPE)
+    def zeros(self, g: Graph, to: int = TensorProto.INT64) -> str:
+        """[count] zeros (of type `to`)."""
+        zeros = g.op("Mul", self.index, g.i64(0))
+        return zeros if to == TensorProto.INT64 else g.op("Cast", zeros, to=to)
 
     def loop(self, g: Graph, body: onnx.GraphProto, *initial: str) -> str:
         """Run `body` for at most max_len steps; returns the step columns [steps, count]."""
@@ -303,8 +304,8 @@ class SamplerParts:
         chosen = b.op("Sub", b.op("Add", last, b.i64(1)), start)
         body = compacting_body(b, {"alive": ("alive_in", ["alive"]), "keys": ("keys_in", ["alive"]),
                                    "state": (next_state(b, "state_in", chosen, V, self.block_size), ["alive"])},
-                               chosen, self.count_zeros(g))
-        return self.loop(g, body, self.index, self.keys, g.op("Mul", self.index, g.i64(0)))
+                               chosen, self.zeros(g, TOKEN_TYPE))
+        return self.loop(g, body, self.index, self.keys, self.zeros(g))
 
     def dense_loop(self, g: Graph, cdf: str, totals: str) -> str:
         """Few names: fewest nodes per step. The uniforms of every step are hashed up front, no
@@ -324,7 +325,7 @@ class SamplerParts:
             [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []), int_info(state, ["count"]),
              int_info("going_out", ["count"]), int_info("column", ["count"])],
         )
-        zeros = g.op("Mul", self.index, g.i64(0))
+        zeros = self.zeros(g)
         return g.op("Cast", self.loop(g, body, zeros, g.op("Add", zeros, g.i64(1))), to=TOKEN_TYPE)
 
     def network_loop(self, g: Graph) -> str:
@@ -340,7 +341,7 @@ class SamplerParts:
         chosen = count_below(b, cdf, threshold)
         shifted = b.op("Concat", b.op("Slice", "context_in", b.i64([1]), b.i64([bs]), b.i64([1])), b.op("Unsqueeze", chosen, b.i64([1])), axis=1)
         body = compacting_body(b, {"alive": ("alive_in", ["alive"]), "keys": ("keys_in", ["alive"]), "context": (shifted, ["alive", bs])},
-                               chosen, self.count_zeros(g))
+                               chosen, self.zeros(g, TOKEN_TYPE))
         return self.loop(g, body, self.index, self.keys, context)
 
 
@@ -368,6 +369,22 @@ def chunk_keys(g: Graph, rows: str, k: int, weights: np.ndarray) -> tuple[str, s
     return g.op("Cast", g.op("Squeeze", keyed, g.i64([2])), to=TensorProto.INT64), chunks
 
 
+def empty_strings(g: Graph, like: str) -> str:
+    """Empty strings shaped like the int64 tensor `like` (a LabelEncoder that matches no key)."""
+    return g.op("LabelEncoder", like, domain="ai.onnx.ml", keys_int64s=[-1], values_strings=["-"], default_string="")
+
+
+def string_loop(g: Graph, j: Graph, trips: str, initial: str, text_in: str, text_out: str, name: str) -> str:
+    """Run the chunk-join body `j` (chunk index "c", string state `text_in` -> `text_out`) `trips` times."""
+    j.op("Identity", "cond_in", name="cond_out")
+    body = subgraph(j, "join_chunk",
+                    [int_info("c", []), helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+                     helper.make_tensor_value_info(text_in, TensorProto.STRING, None)],
+                    [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+                     helper.make_tensor_value_info(text_out, TensorProto.STRING, None)])
+    return g.op("Loop", g.op("Squeeze", trips, g.i64([0])), "", initial, body=body, name=name)
+
+
 def join_simple(g: Graph, rows: str, chars: tuple[str, ...], name: str) -> str:
     """Few names: spell every chunk of every name and join chunk columns left to right."""
     k, weights, keys, spelled = spelling(chars)
@@ -377,15 +394,8 @@ def join_simple(g: Graph, rows: str, chars: tuple[str, ...], name: str) -> str:
     at = j.op("Unsqueeze", "c", j.i64([0]))
     column = j.op("Squeeze", j.op("Slice", pieces, at, j.op("Add", at, j.i64([1])), j.i64([1])), j.i64([1]))
     j.op("StringConcat", "text_in", column, name="text_out")
-    j.op("Identity", "cond_in", name="cond_out")
-    body = subgraph(j, "join_chunk",
-                    [int_info("c", []), helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
-                     helper.make_tensor_value_info("text_in", TensorProto.STRING, ["count"])],
-                    [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
-                     helper.make_tensor_value_info("text_out", TensorProto.STRING, ["count"])])
-    empty = g.op("LabelEncoder", g.op("Slice", keyed, g.i64([0]), g.i64([1]), g.i64([1])), domain="ai.onnx.ml",
-                 keys_int64s=[-1], values_strings=["-"], default_string="")  # [count, 1] of ""
-    return g.op("Loop", g.op("Squeeze", chunks, g.i64([0])), "", g.op("Squeeze", empty, g.i64([1])), body=body, name=name)
+    empty = empty_strings(g, g.op("Squeeze", g.op("Slice", keyed, g.i64([0]), g.i64([1]), g.i64([1])), g.i64([1])))  # [count]
+    return string_loop(g, j, chunks, empty, "text_in", "text_out", name)
 
 
 def join_sorted(g: Graph, rows: str, chars: tuple[str, ...], name: str) -> str:
@@ -402,7 +412,7 @@ def join_sorted(g: Graph, rows: str, chars: tuple[str, ...], name: str) -> str:
     reach = g.op("ReduceSum", g.op("Cast", g.op("Greater", g.op("Unsqueeze", sorted_lengths, g.i64([0])),
                                                  g.op("Unsqueeze", chunk_starts, g.i64([1]))), to=TensorProto.INT64),
                  g.i64([1]), keepdims=1)  # [chunks, 1]: how many names reach each chunk
-    empty = g.op("LabelEncoder", g.op("Mul", lengths, g.i64(0)), domain="ai.onnx.ml", keys_int64s=[-1], values_strings=["-"], default_string="")
+    empty = empty_strings(g, lengths)
 
     j = Graph("join/")
     chunk = j.op("Unsqueeze", j.op("Sub", j.op("Sub", j.op("Squeeze", chunks, j.i64([0])), "c"), j.i64(1)), j.i64([0]))  # last first
@@ -412,13 +422,7 @@ def join_sorted(g: Graph, rows: str, chars: tuple[str, ...], name: str) -> str:
     pieces = j.op("LabelEncoder", piece_keys, domain="ai.onnx.ml", keys_int64s=keys, values_strings=spelled, default_string="")
     grown = j.op("Concat", "suffix_in", j.op("Slice", empty, j.i64([0]), j.op("Sub", reached, j.op("Shape", "suffix_in")), j.i64([0])), axis=0)
     j.op("StringConcat", pieces, grown, name="suffix_out")
-    j.op("Identity", "cond_in", name="cond_out")
-    body = subgraph(j, "join_chunk",
-                    [int_info("c", []), helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
-                     helper.make_tensor_value_info("suffix_in", TensorProto.STRING, ["reach"])],
-                    [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
-                     helper.make_tensor_value_info("suffix_out", TensorProto.STRING, ["reach_next"])])
-    built = g.op("Loop", g.op("Squeeze", chunks, g.i64([0])), "", g.op("Slice", empty, g.i64([0]), g.i64([0]), g.i64([0])), body=body)
+    built = string_loop(g, j, chunks, g.op("Slice", empty, g.i64([0]), g.i64([0]), g.i64([0])), "suffix_in", "suffix_out", g.name("built"))
     in_order = g.op("Concat", built, g.op("Slice", empty, g.op("Shape", built), count, g.i64([0])), axis=0)
     return g.op("ScatterElements", empty, order, in_order, axis=0, name=name)  # back to sampling order: order[r] takes sorted name r
 

@@ -108,7 +108,7 @@ def load(folder: str | Path):
     model.vocab_ = Vocab(tuple(config["vocab"]))
     model.max_len_ = int(config["max_len"])
     model.training_ = config.get("training", {})
-    network = model.build_network(len(model.vocab_))
+    network = model.build_network(len(model.vocab_), model.max_len_)
     try:
         network.load_state_dict(tensors, strict=True)
     except RuntimeError as err:

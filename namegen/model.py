@@ -45,6 +45,9 @@ class NameModel:
 
     plugin_name: ClassVar[str] = ""
     Config: ClassVar[type]  # a dataclass of hyper-parameters, with defaults
+    # Hyper-parameters for a quick, test-sized fit (seconds on a small name list): the test suite
+    # and namegen.testing use them, so a plugin whose defaults train for minutes stays cheap to check.
+    test_hyperparams: ClassVar[dict] = {}
 
     def __init__(self, **hyperparams):
         self.config = _make_config(self, hyperparams)
@@ -54,8 +57,10 @@ class NameModel:
         self.training_: dict = {}
 
     # ---- what a plugin supplies --------------------------------------------------------
-    def build_network(self, vocab_size: int) -> torch.nn.Module:
-        """A fresh network for `vocab_size` tokens; it must have an int `block_size`."""
+    def build_network(self, vocab_size: int, max_len: int) -> torch.nn.Module:
+        """A fresh network for `vocab_size` tokens and names of up to `max_len` characters (the
+        sampling cap, which a network that reads whole names sizes itself by); it must have an
+        int `block_size`."""
         raise NotImplementedError
 
     def fit_network(self, train: Examples, val: Examples | None, progress: bool) -> dict:
@@ -85,7 +90,7 @@ class NameModel:
         self.max_len_ = max(MIN_MAX_LEN, 2 * max(map(len, train_names)))
         with torch.random.fork_rng():  # seeded initialisation without touching the caller's RNG
             torch.manual_seed(getattr(self.config, "seed", 0))
-            self.network_ = self.build_network(len(self.vocab_))
+            self.network_ = self.build_network(len(self.vocab_), self.max_len_)
         block = getattr(self.network_, "block_size", None)
         if not isinstance(block, int) or block < 1:
             raise TypeError(f"{type(self).__name__}.build_network must return a module with an int block_size >= 1")

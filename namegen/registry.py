@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import importlib
 import importlib.util
+import pkgutil
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from .model import NameModel
 
 ENTRY_POINT_GROUP = "namegen.plugins"
-BUILTIN_MODULES = ("namegen.plugins.counts", "namegen.plugins.linear")
+BUILTIN_PACKAGE = "namegen.plugins"  # every module in it is a built-in plugin: no hand-kept list
 
 _plugins: dict[str, type[NameModel]] = {}
 _discovered = False
@@ -55,8 +56,9 @@ def _discover() -> None:
     if _discovered:
         return
     _discovered = True
-    for module in BUILTIN_MODULES:
-        importlib.import_module(module)
+    package = importlib.import_module(BUILTIN_PACKAGE)
+    for module in sorted(m.name for m in pkgutil.iter_modules(package.__path__) if not m.name.startswith("_")):
+        importlib.import_module(f"{BUILTIN_PACKAGE}.{module}")
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
             loaded = ep.load()

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 import namegen
+import namegen.registry
 from namegen.data import read_names
 
 HERE = Path(__file__).parent
@@ -35,7 +36,8 @@ def shared_names() -> list[str]:
 
 @pytest.fixture(scope="session")
 def fitted(bundled_names):
-    """One fitted model per plugin on a 2,000-name slice of the bundled data, shared by the session."""
+    """One fitted model per plugin (its test-sized hyper-parameters) on a 2,000-name slice of the
+    bundled data, shared by the session."""
     from namegen.data import split_names
 
     split = split_names(bundled_names[::15], seed=0)
@@ -43,7 +45,8 @@ def fitted(bundled_names):
 
     def get(plugin: str):
         if plugin not in cache:
-            cache[plugin] = namegen.create(plugin).fit(split.train, split.val)
+            cls = namegen.registry.get(plugin)
+            cache[plugin] = namegen.create(plugin, **cls.test_hyperparams).fit(split.train, split.val)
         return cache[plugin]
 
     get.split = split

@@ -120,7 +120,7 @@ def test_a_registered_plugin_is_created_and_fitted_by_the_shared_layer(clean_reg
             steps: int = 20
             eval_every: int = 10
 
-        def build_network(self, vocab_size):
+        def build_network(self, vocab_size, max_len):
             return _Net(vocab_size)
 
     assert "test-inline" in namegen.available()
@@ -156,7 +156,7 @@ class FakePlugin(namegen.NameModel):
     class Config:
         width: int = 3
 
-    def build_network(self, vocab_size):
+    def build_network(self, vocab_size, max_len):
         return FakeNet(vocab_size)
 
     def fit_network(self, train, val, progress):
@@ -226,7 +226,7 @@ class FromDir(namegen.NameModel):
     class Config:
         pass
 
-    def build_network(self, vocab_size):
+    def build_network(self, vocab_size, max_len):
         return Net(vocab_size)
 '''
 

@@ -43,7 +43,7 @@ class Counts(NameModel):
             if not self.alpha >= 0:
                 raise NamegenError(f"alpha must be >= 0, got {self.alpha}")
 
-    def build_network(self, vocab_size: int) -> CountsNetwork:
+    def build_network(self, vocab_size: int, max_len: int) -> CountsNetwork:
         return CountsNetwork(vocab_size)
 
     def fit_network(self, train, val, progress):

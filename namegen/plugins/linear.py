@@ -47,7 +47,7 @@ class Linear(NameModel):
             if self.steps < 1 or not self.lr > 0:
                 raise NamegenError(f"steps must be >= 1 and lr > 0, got steps={self.steps}, lr={self.lr}")
 
-    def build_network(self, vocab_size: int) -> LinearNetwork:
+    def build_network(self, vocab_size: int, max_len: int) -> LinearNetwork:
         return LinearNetwork(vocab_size)
 
     def fit_network(self, train, val, progress):

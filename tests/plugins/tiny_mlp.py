@@ -35,5 +35,5 @@ class TinyMLP(namegen.NameModel):
         steps: int = 300
         eval_every: int = 100
 
-    def build_network(self, vocab_size: int) -> TinyMLPNetwork:
+    def build_network(self, vocab_size: int, max_len: int) -> TinyMLPNetwork:
         return TinyMLPNetwork(vocab_size, self.config.embed, self.config.hidden)

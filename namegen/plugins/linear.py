@@ -6,6 +6,7 @@ counts, so training runs on that table (V*V numbers) instead of on every pair.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -54,14 +55,28 @@ class Linear(NameModel):
         # The tutorial's loop (full-batch gradient descent, lr 10, 1000 steps), with the mean NLL
         # over all pairs written as sum(count * -log p) / pair count over the table: the same loss
         # and gradient at V*V cost per step. Plain tensors, no torch.optim: importing it costs ~1 s.
+        # A step that would raise the loss is refused and the learning rate halved: lr 10 never
+        # raises it on names.txt (the tutorial's figures stand), but it oscillates forever on a
+        # vocabulary of a few tokens, where one row of the table holds most of the data.
         counts = bigram_counts(train, len(self.vocab_)).float()
-        total = counts.sum()
+        total, l2 = counts.sum(), self.config.l2
         weight, bias = self.network_.weight, self.network_.bias
-        for _ in range(self.config.steps):
-            loss = -(counts * F.log_softmax(weight + bias, dim=1)).sum() / total + self.config.l2 * (weight**2).mean()
+        lr, refused, previous = self.config.lr, 0, math.inf
+        for step in range(self.config.steps + 1):  # the last pass only checks the last step
+            loss = -(counts * F.log_softmax(weight + bias, dim=1)).sum() / total + l2 * (weight**2).mean()
+            if not loss.item() <= previous + 1e-6 * abs(previous):  # the last step raised the loss beyond float32 noise, or made it NaN
+                lr, refused = lr / 2, refused + 1
+                with torch.no_grad():  # take back half of it: W - 2h*g + h*g is the halved step from where it started
+                    weight += lr * weight.grad
+                    bias += lr * bias.grad
+                continue
+            previous = loss.item()
+            if step == self.config.steps:
+                break
             weight.grad = bias.grad = None
             loss.backward()
             with torch.no_grad():
-                weight -= self.config.lr * weight.grad
-                bias -= self.config.lr * bias.grad
-        return {"method": "gradient descent on bigram counts", "steps": self.config.steps, "loss": loss.item()}
+                weight -= lr * weight.grad
+                bias -= lr * bias.grad
+        return {"method": "gradient descent on bigram counts", "steps": self.config.steps, "loss": previous,
+                "final_lr": lr, "refused_steps": refused}

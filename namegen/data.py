@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import unicodedata
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -11,9 +12,24 @@ from pathlib import Path
 import numpy as np
 
 from .errors import NamegenError
+from .vocab import BOUNDARY
 
 BUNDLED = "bundled"
 BUNDLED_FILE = "us_baby_names_2017.txt"
+MAX_NAME_LEN = 5000  # longer lines are not names: the sampling cap (twice the longest) must stay bounded
+BOM = "\ufeff"
+
+
+def name_problem(name: str) -> str | None:
+    """Why `name` cannot be a name (it holds the boundary token or a control character), or None."""
+    if BOUNDARY in name:
+        return f"contains {BOUNDARY!r}, the boundary token that ends every name"
+    bad = next((c for c in name if unicodedata.category(c) == "Cc"), None)
+    if bad is not None:  # NUL, tab, carriage return…: they would break one-name-per-line and TSV output
+        return f"contains the control character {bad!r}"
+    if len(name) > MAX_NAME_LEN:
+        return f"is {len(name):,} characters long (at most {MAX_NAME_LEN:,})"
+    return None
 
 
 def check_names(names, what: str, allow_empty: bool = False) -> list[str]:
@@ -23,24 +39,44 @@ def check_names(names, what: str, allow_empty: bool = False) -> list[str]:
     names = list(names)
     if not names and not allow_empty:
         raise NamegenError(f"{what} are empty")
-    bad = next((n for n in names if not isinstance(n, str) or not n), None)
-    if bad is not None:
-        raise NamegenError(f"{what} must be non-empty strings, got {bad!r}")
+    bad = [n for n in names if not isinstance(n, str) or not n][:1]  # a list: the bad value may be None itself
+    if bad:
+        raise NamegenError(f"{what} must be non-empty strings, got {bad[0]!r}")
     return names
+
+
+def check_name_characters(names: list[str], what: str) -> list[str]:
+    """`names`, or a NamegenError for the first that holds a character no name may hold."""
+    for name in names:
+        problem = name_problem(name)
+        if problem:
+            raise NamegenError(f"{what}: {_shorten(name)} {problem}; remove it from the data")
+    return names
+
+
+def _shorten(name: str) -> str:
+    return repr(name if len(name) <= 40 else name[:40] + "…")
 
 
 def parse_names(raw: bytes, source: str, lowercase: bool = False) -> list[str]:
     """Names from the bytes of a UTF-8 file: one per line, blank lines and surrounding
-    whitespace dropped, duplicates kept (they are frequency)."""
+    whitespace dropped, duplicates kept (they are frequency), a leading byte-order mark ignored.
+    Every line is checked here, before any split, so a fit never fails on data it accepted."""
     names = []
     for number, line in enumerate(raw.splitlines(), start=1):
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError as err:
             raise NamegenError(f"{source} is not UTF-8: line {number}, byte {err.start + 1} ({line[err.start:err.start + 1]!r})") from None
+        if number == 1:
+            text = text.removeprefix(BOM)  # editors on Windows start UTF-8 files with one
         text = text.strip()
         if text:
-            names.append(text.lower() if lowercase else text)
+            text = text.lower() if lowercase else text
+            problem = name_problem(text)
+            if problem:
+                raise NamegenError(f"{source}, line {number}: {_shorten(text)} {problem}; remove it from the data")
+            names.append(text)
     if not names:
         raise NamegenError(f"{source} holds no names (it is empty or blank); give a file with one name per line")
     return names
@@ -57,9 +93,17 @@ def read_bytes(path: str | Path) -> bytes:
     path = Path(path)
     if not path.exists():
         raise NamegenError(f"data file {str(path)!r} does not exist")
-    if not path.is_file():
+    if not path.is_file():  # a folder, or a FIFO that would block the read
         raise NamegenError(f"data file {str(path)!r} is not a file")
-    return path.read_bytes()
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise NamegenError(f"cannot read data file {str(path)!r}: {err.strerror or err}") from None
+
+
+def recorded_path(path: str | Path) -> str:
+    """How a run records a data file: absolute (or "bundled"), so that it is found from anywhere."""
+    return BUNDLED if str(path) == BUNDLED else str(Path(path).resolve())
 
 
 def fingerprint(path: str | Path) -> str:

@@ -11,6 +11,7 @@ import copy
 import dataclasses
 import math
 import time
+import types
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from . import sampling
-from .data import check_names, examples
+from .data import check_name_characters, check_names, examples
 from .errors import NamegenError
 from .train import Examples, fit_gradient, mean_nll
 from .vocab import Vocab
@@ -84,8 +85,8 @@ class NameModel:
     def fit(self, train_names: Sequence[str], val_names: Sequence[str] | None = None, progress: bool = False) -> NameModel:
         """Learn from `train_names`; `val_names` (optional) guide early stopping. Returns self.
         The vocabulary is every character of the names given here."""
-        train_names = check_names(train_names, "training names")
-        val_names = check_names(val_names, "validation names") if val_names else []
+        train_names = check_name_characters(check_names(train_names, "training names"), "training names")
+        val_names = check_name_characters(check_names(val_names, "validation names"), "validation names") if val_names else []
         self.vocab_ = Vocab.from_names(train_names + val_names)
         self.max_len_ = max(MIN_MAX_LEN, 2 * max(map(len, train_names)))
         with torch.random.fork_rng():  # seeded initialisation without touching the caller's RNG
@@ -96,16 +97,32 @@ class NameModel:
             raise TypeError(f"{type(self).__name__}.build_network must return a module with an int block_size >= 1")
         train, val = self._examples(train_names)[0], (self._examples(val_names)[0] if val_names else None)
         start = time.perf_counter()
-        summary = self.fit_network(train, val, progress)
+        try:
+            summary = self.fit_network(train, val, progress)
+        except BaseException:
+            self.network_ = None  # a failed fit leaves no half-trained model to sample or save
+            raise
         self.network_.eval()
-        self.training_ = {
+        training = {
             "fit_seconds": round(time.perf_counter() - start, 4),
             "train_names": len(train_names), "val_names": len(val_names),
             **summary,
             "train_nll": mean_nll(self.network_, train),
             **({"val_nll": mean_nll(self.network_, val)} if val is not None else {}),
         }
+        self._check_finite(training["train_nll"])
+        self.training_ = training
         return self
+
+    def _check_finite(self, train_nll: float) -> None:
+        """A fit that diverged fails here, before anything is saved: NaN weights sample empty
+        names and score nothing. (A -inf log-probability is legitimate: counts with alpha=0.)"""
+        nan = [key for key, tensor in self.network_.state_dict().items() if tensor.is_floating_point() and tensor.isnan().any()]
+        if nan or not math.isfinite(train_nll):
+            self.network_ = None
+            where = f"weights {', '.join(nan[:3])} are NaN" if nan else f"the training NLL is {train_nll}"
+            raise NamegenError(f"the {self.plugin_name!r} fit diverged ({where}); lower the learning rate or change the "
+                               f"hyper-parameters ({self!r}); nothing was saved")
 
     def _fitted(self) -> torch.nn.Module:
         if self.network_ is None:
@@ -113,8 +130,9 @@ class NameModel:
         return self.network_
 
     def _examples(self, names: Sequence[str], unseen: int | None = None) -> tuple[Examples, np.ndarray]:
+        block_size = self._fitted().block_size
         encoded = [self.vocab_.encode(n, unseen) for n in names]
-        contexts, targets, owners = examples(encoded, self._fitted().block_size)
+        contexts, targets, owners = examples(encoded, block_size)
         return Examples(torch.from_numpy(contexts), torch.from_numpy(targets)), owners
 
     @torch.no_grad()
@@ -131,8 +149,9 @@ class NameModel:
         is given: the unseen character then scores log(unseen_floor), and the positions after
         it see it as the boundary token.
         """
+        self._fitted()
         names = check_names(names, "names", allow_empty=True)
-        if unseen_floor is not None and not 0 < unseen_floor < 1:
+        if unseen_floor is not None and not (isinstance(unseen_floor, (int, float)) and 0 < unseen_floor < 1):
             raise NamegenError(f"unseen_floor must be a probability between 0 and 1, got {unseen_floor}")
         try:
             data, owners = self._examples(names, unseen=-1 if unseen_floor is not None else None)
@@ -145,8 +164,17 @@ class NameModel:
             picked[unseen] = math.log(unseen_floor)
         return np.bincount(owners, weights=picked.numpy(), minlength=len(names)).astype(np.float64)
 
+    def scorable(self, names: Sequence[str]) -> tuple[list[str], list[str]]:
+        """`names` split into those the model can score and those with a character it never saw."""
+        self._fitted()
+        known, unknown = [], []
+        for name in check_names(names, "names", allow_empty=True):
+            (known if self.vocab_.covers(name) else unknown).append(name)
+        return known, unknown
+
     def score(self, names: Sequence[str], unseen_floor: float | None = None) -> Score:
         """Mean NLL per token (nats) and perplexity over `names`."""
+        self._fitted()
         names = check_names(names, "names")
         tokens = sum(map(len, names)) + len(names)
         nll = -float(self.log_likelihood(names, unseen_floor).sum()) / tokens
@@ -156,11 +184,12 @@ class NameModel:
         """Token ids [n, max_len] (0-padded) by the randomness contract of namegen.sampling."""
         network = self._fitted()
         n = sampling.check_count(n)
+        seed = sampling.check_seed(seed)
         temperature = sampling.check_temperature(temperature)
-        max_len = self.max_len_ if max_len is None else int(max_len)
+        if not isinstance(prefix, str):
+            raise NamegenError(f"prefix must be a string, got {prefix!r}")
         prefix_ids = self.vocab_.encode(prefix)
-        if max_len < 1 or len(prefix_ids) >= max_len:
-            raise NamegenError(f"max_len must be at least 1 and longer than the prefix, got max_len={max_len}, prefix {prefix!r}")
+        max_len = sampling.check_max_len(self.max_len_ if max_len is None else max_len, n, len(prefix_ids))
         return sampling.sample_tokens(self._sampling_network(network), n, seed, temperature, max_len, prefix_ids).numpy()
 
     def _sampling_network(self, network: torch.nn.Module) -> torch.nn.Module:
@@ -174,12 +203,15 @@ class NameModel:
 
     def sample(self, n: int, seed: int = 0, temperature: float = 1.0, max_len: int | None = None, prefix: str = "") -> list[str]:
         """`n` names; the same (seed, temperature) always gives the same names (see README)."""
+        self._fitted()
         return [self.vocab_.decode(row) for row in self.sample_tokens(n, seed, temperature, max_len, prefix).tolist()]
 
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, force: bool = False) -> Path:
+        """Save into the run folder `path` (see namegen.checkpoint.save: atomic, safe against
+        concurrent saves; a non-empty folder that is not a namegen run needs `force`)."""
         from .checkpoint import save
 
-        return save(self, path)
+        return save(self, path, force=force)
 
 
 def _make_config(model: NameModel, hyperparams: dict):
@@ -197,6 +229,11 @@ def _make_config(model: NameModel, hyperparams: dict):
 
 
 def _coerce(key: str, value, kind: type):
+    options = typing.get_args(kind) if typing.get_origin(kind) in (typing.Union, types.UnionType) else ()
+    if type(None) in options:  # an optional hyper-parameter: None (or "none" from the command line) or its type
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "")):
+            return None
+        (kind,) = [option for option in options if option is not type(None)]
     if kind is bool:
         if isinstance(value, str) and value.lower() in ("true", "1", "yes", "false", "0", "no"):
             return value.lower() in ("true", "1", "yes")
@@ -207,9 +244,12 @@ def _coerce(key: str, value, kind: type):
             converted = kind(value)
             if kind is int and float(value) != converted:
                 raise ValueError
-            return converted
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             pass
+        else:
+            if math.isfinite(converted):  # inf or nan would train a NaN model and save it
+                return converted
+            raise NamegenError(f"hyper-parameter {key!r} must be a finite number, got {value!r}")
     elif kind is str and isinstance(value, str):
         return value
     raise NamegenError(f"hyper-parameter {key!r} must be {kind.__name__}, got {value!r}")

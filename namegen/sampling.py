@@ -39,6 +39,8 @@ MULTIPLIERS = (0x2C1B3C6D, 0x297A2D39)  # odd, below 2**30: products of 31-bit v
 SEED_MULTIPLIER = 0x5BD1E995  # odd, below 2**31
 SHIFTS = (1 << 16, 1 << 15, 1 << 16)  # x // SHIFT is a right shift for x >= 0
 MAX_COUNT = 1_000_000  # most names in one call, for the ONNX sampler too: [count, max_len] int64 must fit
+MAX_LEN = 10_000  # the longest name a sampler may draw (twice data.MAX_NAME_LEN)
+MAX_CELLS = 1 << 26  # count * max_len at most: the [count, max_len] int64 tokens stay within 512 MiB
 
 
 def mix(x):
@@ -80,11 +82,33 @@ def check_temperature(temperature: float) -> float:
     return t32
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
 def check_count(count: int, cap: int = MAX_COUNT) -> int:
     """How many names to draw: an integer from 1 to `cap`."""
-    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or not 1 <= count <= cap:
+    if not _is_int(count) or not 1 <= count <= cap:
         raise NamegenError(f"number of names must be an integer from 1 to {cap:,}, got {count!r}")
     return int(count)
+
+
+def check_seed(seed: int) -> int:
+    """A seed is any integer (taken modulo 2**62)."""
+    if not _is_int(seed):
+        raise NamegenError(f"seed must be an integer, got {seed!r}")
+    return int(seed)
+
+
+def check_max_len(max_len: int, count: int, prefix_len: int = 0) -> int:
+    """The sampling cap: an integer longer than the prefix, at most MAX_LEN, and small enough
+    that the [count, max_len] token table stays within MAX_CELLS."""
+    if not _is_int(max_len) or not prefix_len < max_len <= MAX_LEN:
+        raise NamegenError(f"max_len must be an integer from {prefix_len + 1} (longer than the prefix) to {MAX_LEN:,}, got {max_len!r}")
+    if count * max_len > MAX_CELLS:
+        raise NamegenError(f"{count:,} names of up to {max_len:,} characters is too much for one call "
+                           f"(count x max_len at most {MAX_CELLS:,}); draw fewer names per call or lower max_len")
+    return int(max_len)
 
 
 def pick(logits: torch.Tensor, u: torch.Tensor, temperature: float, at_start: torch.Tensor) -> torch.Tensor:

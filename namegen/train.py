@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .errors import NamegenError
+
 
 @dataclass
 class TrainConfig:
@@ -106,6 +108,8 @@ def fit_gradient(network: torch.nn.Module, train: Examples, val: Examples | None
                 bar.update(step, loss=loss.item())
     finally:
         bar.close()
+    if best_state is None:  # the NLL was never finite: nothing worth keeping
+        raise NamegenError(f"training diverged (the NLL became {score}); lower the learning rate (lr={config.lr}); nothing was saved")
     network.load_state_dict(best_state)
     network.eval()
     return {"steps": step, "best_nll": best}

@@ -35,6 +35,10 @@ class Vocab:
     def __len__(self) -> int:
         return len(self.chars)
 
+    def covers(self, name: str) -> bool:
+        """Whether every character of `name` is in the vocabulary (the boundary token is not a character)."""
+        return all(ch in self.index and ch != BOUNDARY for ch in name)
+
     def encode(self, name: str, unseen: int | None = None) -> list[int]:
         """Token ids of `name` (no boundary tokens). An unseen character raises, unless `unseen` gives its id."""
         ids = []

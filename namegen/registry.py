@@ -78,6 +78,8 @@ def load_plugins_dir(folder: str | Path) -> list[str]:
     _discover()
     before = set(_plugins)
     for file in sorted(folder.glob("*.py")):
+        if not file.is_file():  # a folder, or a FIFO that would block the import forever
+            continue
         module_name = f"namegen_local_plugins.{file.stem}"
         if module_name in sys.modules:
             continue

@@ -44,9 +44,31 @@ def _session(path: Path, expected_format: str, threads: int) -> tuple[ort.Infere
         raise NamegenError(f"{path} is not a namegen export: its metadata lacks {', '.join(missing)}")
     if meta["namegen_format"] != expected_format:
         raise NamegenError(f"{path} is a {meta['namegen_format']!r}, not a {expected_format!r}")
-    if int(meta["sampling_rule_version"]) != sampling.SAMPLING_RULE_VERSION:
-        raise NamegenError(f"{path} uses sampling rule {meta['sampling_rule_version']}; this namegen knows {sampling.SAMPLING_RULE_VERSION}")
+    rule = _metadata_int(path, meta, "sampling_rule_version", 1, 1 << 31)
+    if rule != sampling.SAMPLING_RULE_VERSION:
+        raise NamegenError(f"{path} uses sampling rule {rule}; this namegen knows {sampling.SAMPLING_RULE_VERSION}")
     return session, meta
+
+
+def _metadata_int(path: Path, meta: dict[str, str], key: str, low: int, high: int) -> int:
+    """An integer field of an export's metadata, checked against its range (hand-edited files)."""
+    try:
+        value = int(meta[key])
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        raise NamegenError(f"{path} has damaged metadata: {key} must be an integer from {low:,} to {high:,}, got {meta[key]!r}")
+    return value
+
+
+def _metadata_vocab(path: Path, meta: dict[str, str]) -> Vocab:
+    try:
+        chars = json.loads(meta["vocab"])
+        if not isinstance(chars, str) or len(chars) > 256:
+            raise ValueError("a JSON string of at most 256 characters")
+        return Vocab(tuple(chars))
+    except (ValueError, NamegenError) as err:  # json.JSONDecodeError is a ValueError
+        raise NamegenError(f"{path} has damaged metadata: vocab is not a valid vocabulary ({err})") from None
 
 
 class ExportedModel:
@@ -55,9 +77,9 @@ class ExportedModel:
     def __init__(self, path: str | Path, threads: int = 1):
         self.path, self.threads = Path(path), threads
         self.session, self.metadata = _session(self.path, SAMPLER_FORMAT, threads)
-        self.vocab = Vocab(tuple(json.loads(self.metadata["vocab"])))
-        self.max_len = int(self.metadata["max_len"])
-        self.max_count = int(self.metadata["max_count"])
+        self.vocab = _metadata_vocab(self.path, self.metadata)
+        self.max_len = _metadata_int(self.path, self.metadata, "max_len", 1, sampling.MAX_LEN)
+        self.max_count = _metadata_int(self.path, self.metadata, "max_count", 1, sampling.MAX_COUNT)
         self._scorer = None
 
     def sample(self, n: int, seed: int = 0, temperature: float = 1.0) -> list[str]:
@@ -66,6 +88,7 @@ class ExportedModel:
 
     def sample_tokens(self, n: int, seed: int = 0, temperature: float = 1.0, names: bool = False):
         n = sampling.check_count(n, self.max_count)
+        seed = sampling.check_seed(seed)
         temperature = sampling.check_temperature(temperature)
         feeds = {"seed": np.array(seed & sampling.SEED_MASK, np.int64), "count": np.array(n, np.int64),
                  "temperature": np.array(temperature, np.float32)}
@@ -75,7 +98,13 @@ class ExportedModel:
     @property
     def scorer(self) -> ort.InferenceSession:
         if self._scorer is None:
-            self._scorer = _session(scorer_path(self.path), SCORER_FORMAT, self.threads)[0]
+            path = scorer_path(self.path)
+            scorer, meta = _session(path, SCORER_FORMAT, self.threads)
+            # One export writes both files with one id; different ids mean the pair was mixed
+            # (an export killed between its two renames, or files copied from two exports).
+            if meta.get("export_id") != self.metadata.get("export_id"):
+                raise NamegenError(f"{path} and {self.path} come from different exports; export the run again")
+            self._scorer = scorer
         return self._scorer
 
     def log_likelihood(self, names: list[str]) -> np.ndarray:

@@ -19,10 +19,12 @@ Both carry the vocabulary and the rest of what an app needs in `metadata_props`.
 from __future__ import annotations
 
 import copy
+import glob
 import io
 import itertools
 import json
 import logging
+import uuid
 import warnings
 from contextlib import redirect_stdout
 from pathlib import Path
@@ -34,7 +36,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from .. import __version__
 from .. import sampling
-from ..checkpoint import write_atomic
+from ..checkpoint import folder_lock, os_error, remove_stale_temporaries, write_atomic
 from ..errors import NamegenError
 from ..runtime import SAMPLER_FORMAT, SCORER_FORMAT, scorer_path
 
@@ -525,11 +527,27 @@ def build_scorer(model, network: onnx.ModelProto) -> onnx.ModelProto:
 
 
 def export(model, path: str | Path) -> list[Path]:
-    """Write the sampler to `path` and the scorer beside it (see `scorer_path`). Returns both paths."""
+    """Write the sampler to `path` and the scorer beside it (see `scorer_path`). Returns both paths.
+
+    Both files carry one fresh `export_id` in their metadata, and the runtime refuses a pair
+    whose ids differ: an export killed between its two renames (new scorer, old sampler) is
+    caught at load instead of scoring with another model. Exports into one folder hold an
+    exclusive lock on it, and clear the temporaries that a killed export left."""
     path = Path(path)
+    if path.is_dir():
+        raise NamegenError(f"{str(path)!r} is a folder; give the sampler's file path (NAME.onnx)")
+    export_id = uuid.uuid4().hex
     sampler, scorer = build_sampler(model, export_network(model, float64=True)), build_scorer(model, export_network(model))
-    write_atomic(scorer_path(path), scorer.SerializeToString())
-    write_atomic(path, sampler.SerializeToString())
+    for proto in (sampler, scorer):
+        helper.set_model_props(proto, {**{p.key: p.value for p in proto.metadata_props}, "export_id": export_id})
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise os_error("create", path.parent, err) from None
+    with folder_lock(path.parent):
+        remove_stale_temporaries(path.parent, [glob.escape(path.name), glob.escape(scorer_path(path).name)])
+        write_atomic(scorer_path(path), scorer.SerializeToString())
+        write_atomic(path, sampler.SerializeToString())
     return [path, scorer_path(path)]
 
 

@@ -3,6 +3,9 @@ Bad input ends with a one-line `error: ...` on stderr and exit code 2, never a t
 
 from __future__ import annotations
 
+import errno
+import os
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -25,7 +28,31 @@ Run = Annotated[Path, typer.Argument(help="Run folder written by `namegen fit`."
 
 
 def log(message: str) -> None:
-    print(message, file=sys.stderr)
+    if sys.stderr is not None:  # print(file=None) would write to stdout
+        print(message, file=sys.stderr, flush=True)
+
+
+def emit(text: str) -> None:
+    """Write `text` to stdout now, so that a closed or full stdout is an error of this command
+    (one line, exit 2) rather than a traceback when the interpreter flushes at exit."""
+    if sys.stdout is None:
+        raise NamegenError("standard output is closed; nothing was written")
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except OSError as err:
+        _silence_stdout()
+        if err.errno == errno.EPIPE:
+            raise BrokenPipeError from None  # the reader has gone (`| head`): main exits quietly
+        raise NamegenError(f"cannot write to standard output: {err.strerror or err}") from None
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush cannot fail again."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def _load(run: Path, plugins_dir: Optional[Path]):
@@ -54,11 +81,13 @@ def plugins_command(plugins_dir: PluginsDir = None) -> None:
         registry.load_plugins_dir(plugins_dir)
     import dataclasses
 
+    rows = []
     for name in registry.available():
         cls = registry.get(name)
         doc = (cls.__doc__ or "").strip().splitlines()
         defaults = ", ".join(f"{f.name}={getattr(cls.Config(), f.name)!r}" for f in dataclasses.fields(cls.Config))
-        print(f"{name}\t{doc[0] if doc else ''}\t{defaults}")
+        rows.append(f"{name}\t{doc[0] if doc else ''}\t{defaults}\n")
+    emit("".join(rows))
 
 
 @app.command("fit")
@@ -70,12 +99,17 @@ def fit_command(
     seed: Annotated[int, typer.Option(help="Seed of the 80/10/10 split (42: the tutorial's split).")] = 42,
     lowercase: Annotated[bool, typer.Option("--lowercase", help="Lower-case every name when reading.")] = False,
     param: Annotated[list[str], typer.Option("--param", "-P", metavar="KEY=VALUE", help="A hyper-parameter, repeatable (e.g. -P l2=0.05); see the README for each plugin's.")] = [],  # noqa: B006
+    force: Annotated[bool, typer.Option("--force", help="Write into --out even if it is a non-empty folder that holds no namegen run.")] = False,
     plugins_dir: PluginsDir = None,
 ) -> None:
     """Fit a model and save it as a run folder."""
+    from .checkpoint import check_writable_run_folder
+
     if plugins_dir:
         registry.load_plugins_dir(plugins_dir)
     model = registry.create(plugin, **_params(param))
+    out = out or Path("runs") / plugin
+    check_writable_run_folder(out, force)  # before training: a fit must not end in a refusal to save
     names = datasets.read_names(data, lowercase)
     if val_data is not None:
         split = datasets.Split(names, datasets.read_names(val_data, lowercase), [])
@@ -85,14 +119,16 @@ def fit_command(
             raise NamegenError(f"{data} has {len(names)} names: too few to split 80/10/10; give more, or --val-data")
     log(f"fitting {plugin!r} on {len(split.train)} names (val {len(split.val)}, test {len(split.test)}) from {data}")
     model.fit(split.train, split.val, progress=True)
-    model.training_.update({
-        "data": str(data), "data_sha256": datasets.fingerprint(data), "split_seed": seed, "lowercase": lowercase,
-        **({"val_data": str(val_data)} if val_data is not None else {}),
+    model.training_.update({  # absolute paths: `evaluate` may run from another folder
+        "data": datasets.recorded_path(data), "data_sha256": datasets.fingerprint(data), "split_seed": seed, "lowercase": lowercase,
+        **({"val_data": datasets.recorded_path(val_data), "val_data_sha256": datasets.fingerprint(val_data)} if val_data is not None else {}),
     })
     if split.test:
-        model.training_["test_nll"] = model.score(split.test).nll
-    out = out or Path("runs") / plugin
-    model.save(out)
+        score, excluded = _score_split(model, "test", split.test)
+        model.training_["test_nll"] = score.nll
+        if excluded:
+            model.training_["test_names_excluded"] = excluded
+    model.save(out, force=force)
     figures = " ".join(f"{k.removesuffix('_nll')} {model.training_[k]:.4f}" for k in ("train_nll", "val_nll", "test_nll") if k in model.training_)
     log(f"fit in {model.training_['fit_seconds']:.3f} s; NLL/char {figures}; saved {out}")
 
@@ -110,7 +146,7 @@ def sample_command(
     """Print generated names, one per line."""
     model = _load(run, plugins_dir)
     names = model.sample(n, seed=seed, temperature=temperature, max_len=max_len, prefix=prefix)
-    sys.stdout.write("".join(name + "\n" for name in names))
+    emit("".join(name + "\n" for name in names))
 
 
 @app.command("score")
@@ -125,10 +161,11 @@ def score_command(
 
     model = _load(run, plugins_dir)
     scores = model.log_likelihood(names, unseen_floor)  # before any output: a bad name prints only the error
-    print("name\tlog_likelihood\tnll_per_char\tperplexity")
+    rows = ["name\tlog_likelihood\tnll_per_char\tperplexity\n"]
     for name, ll in zip(names, scores):
         nll = -ll / (len(name) + 1)
-        print(f"{name}\t{ll:.4f}\t{nll:.4f}\t{math.exp(nll):.3f}")
+        rows.append(f"{name}\t{ll:.4f}\t{nll:.4f}\t{math.exp(nll):.3f}\n")
+    emit("".join(rows))
 
 
 @app.command("evaluate")
@@ -147,45 +184,108 @@ def evaluate_command(
         info = model.training_
         if "data" not in info:
             raise NamegenError(f"{run} does not record its training data; pass --data")
-        if datasets.fingerprint(info["data"]) != info["data_sha256"]:
-            raise NamegenError(f"{info['data']} changed since {run} was fitted; pass --data to score it anyway")
-        names = datasets.read_names(info["data"], info["lowercase"])
+        names = _recorded_names(run, info, "data")
         if "val_data" in info:
-            splits = {"train": names, "val": datasets.read_names(info["val_data"], info["lowercase"])}
+            splits = {"train": names, "val": _recorded_names(run, info, "val_data")}
         else:
             split = datasets.split_names(names, info["split_seed"])
             splits = {"train": split.train, "val": split.val, "test": split.test}
-    scores = {split_name: model.score(names, unseen_floor) for split_name, names in splits.items() if names}
-    print("split\tnames\tnll_per_char\tperplexity")
-    for split_name, score in scores.items():
-        print(f"{split_name}\t{score.names}\t{score.nll:.4f}\t{score.perplexity:.3f}")
+    scores = {}
+    for split_name, names in splits.items():
+        if not names:
+            continue
+        if split_name == "test" and unseen_floor is None:  # as fit scored it: without names it cannot score
+            scores[split_name] = _score_split(model, split_name, names)[0]
+        else:
+            scores[split_name] = model.score(names, unseen_floor)
+    emit("split\tnames\tnll_per_char\tperplexity\n" + "".join(
+        f"{split_name}\t{score.names}\t{score.nll:.4f}\t{score.perplexity:.3f}\n" for split_name, score in scores.items()))
+
+
+def _recorded_names(run: Path, info: dict, key: str) -> list[str]:
+    """The names of the data file a run recorded (`data` or `val_data`), checked against its sha256."""
+    path, digest = info[key], info.get(f"{key}_sha256")
+    if path != datasets.BUNDLED and not Path(path).is_file():
+        raise NamegenError(f"{path}, the data {run} was fitted on, is gone; pass --data to score another file")
+    if digest is not None and datasets.fingerprint(path) != digest:
+        raise NamegenError(f"{path} changed since {run} was fitted; pass --data to score it anyway")
+    return datasets.read_names(path, info.get("lowercase", False))
+
+
+def _score_split(model, split_name: str, names: list[str]):
+    """Score a held-out split; names with a character the model never saw (one that occurs only
+    in this split) cannot be scored: they are reported and left out, not fatal."""
+    known, unknown = model.scorable(names)
+    if unknown:
+        unseen = sorted(set("".join(unknown)) - set(model.vocab_.chars))
+        log(f"{split_name}: {len(unknown)} of {len(names)} names hold characters the model never saw "
+            f"({''.join(unseen)!r}, e.g. {unknown[0]!r}); they are left out of the {split_name} NLL")
+    if not known:
+        raise NamegenError(f"no {split_name} name can be scored: every one holds a character the model never saw")
+    return model.score(known), len(unknown)
 
 
 @export_app.command("onnx")
 def export_onnx_command(
     run: Run,
-    out: Annotated[Optional[Path], typer.Option(help="Sampler file to write; the scorer goes beside it as NAME.scorer.onnx. [default: exports/RUN.onnx]", show_default=False)] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Sampler file to write, or an existing folder to write RUN.onnx into; the scorer goes beside it as NAME.scorer.onnx. [default: exports/RUN.onnx]", show_default=False)] = None,
     plugins_dir: PluginsDir = None,
 ) -> None:
     """Export a run to ONNX: a self-contained sampler, and a scorer beside it."""
     from .exports.onnx import export
 
     model = _load(run, plugins_dir)
-    out = out or Path("exports") / f"{run.resolve().name}.onnx"
+    default_name = f"{run.resolve().name}.onnx"
+    out = out or Path("exports") / default_name
+    if out.is_dir():  # `--out exports` or `--out .`: the folder to write into
+        out = out / default_name
     report = export(model, out)
     for path in report:
         log(f"wrote {path}")
-    print(out)
+    emit(f"{out}\n")
 
 
 def main() -> None:
     # Usage errors (a missing argument, a bad number) are typer's own: exit code 2 with an
-    # "Error: ..." line. Errors in what the arguments name are NamegenError: one line, exit 2.
+    # "Error: ..." line. Errors in what the arguments name are NamegenError, and failures of the
+    # operating system (a full disk, a read-only folder) are OSError: one line, exit 2.
+    _reopen_closed_standard_streams()
+    interrupted = []
+
+    def on_interrupt(signum, frame):
+        interrupted.append(signum)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_interrupt)
     try:
         app()
     except NamegenError as err:
         log(f"error: {err}")
         sys.exit(2)
+    except BrokenPipeError:  # the reader of stdout has gone (`namegen sample … | head`): stop quietly
+        _silence_stdout()
+        sys.exit(128 + signal.SIGPIPE)
+    except MemoryError:
+        log("error: out of memory; ask for fewer names, a smaller max_len or a smaller model")
+        sys.exit(2)
+    except OSError as err:
+        log(f"error: {err.strerror or err}" + (f": {err.filename!r}" if err.filename else ""))
+        sys.exit(2)
     except KeyboardInterrupt:
         log("interrupted")
         sys.exit(130)
+    except SystemExit as exit_:
+        if interrupted and exit_.code == 130:  # typer turns Ctrl-C into a silent exit 130
+            log("interrupted")
+        raise
+
+
+def _reopen_closed_standard_streams() -> None:
+    """Give a closed stdin, stdout or stderr (`namegen … >&-`) /dev/null, so that no file the
+    command opens can take descriptor 1 and receive the names. Python has already set
+    sys.stdout to None for a closed stdout; `emit` reports that as an error."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.open(os.devnull, os.O_RDWR)  # the lowest free descriptor: this one

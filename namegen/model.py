@@ -2,7 +2,8 @@
 does the rest (fit, scoring, sampling, save/load) once for all of them.
 
 A network maps contexts int64 [B, block_size] (the previous tokens, left-padded with the
-boundary token 0) to float32 logits [B, V] of the next token, and has an int `block_size`.
+boundary token 0) to float32 logits [B, V] of the next token, and has an int `block_size`; it
+may also have `forward_sequence`, a faster way to train on whole names (namegen.train.sequence_logits).
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ class NameModel:
     def _examples(self, names: Sequence[str], unseen: int | None = None) -> tuple[Examples, np.ndarray]:
         encoded = [self.vocab_.encode(n, unseen) for n in names]
         contexts, targets, owners = examples(encoded, self._fitted().block_size)
-        return Examples(torch.from_numpy(contexts), torch.from_numpy(targets)), owners
+        return Examples(torch.from_numpy(contexts), torch.from_numpy(targets), torch.from_numpy(owners)), owners
 
     @torch.no_grad()
     def token_log_probs(self, contexts: torch.Tensor, batch: int = 65536) -> torch.Tensor:
@@ -182,6 +183,14 @@ class NameModel:
         return save(self, path)
 
 
+def _unwrap_optional(kind) -> tuple[type, bool]:
+    """(T, True) for a field typed `T | None` (e.g. time_limit), else (kind, False)."""
+    args = typing.get_args(kind)
+    if len(args) == 2 and type(None) in args:
+        return next(a for a in args if a is not type(None)), True
+    return kind, False
+
+
 def _make_config(model: NameModel, hyperparams: dict):
     """The plugin's Config from keyword arguments; unknown names and wrong types are rejected.
     Strings (from the command line) are converted to the field's type."""
@@ -192,7 +201,8 @@ def _make_config(model: NameModel, hyperparams: dict):
     for key, value in hyperparams.items():
         if key not in valid:
             raise NamegenError(f"unknown hyper-parameter {key!r} for plugin {model.plugin_name!r}; valid: {', '.join(valid) or 'none'}")
-        values[key] = _coerce(key, value, hints[key])
+        kind, optional = _unwrap_optional(hints[key])
+        values[key] = None if optional and value is None else _coerce(key, value, kind)
     return cls(**values)
 
 

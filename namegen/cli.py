@@ -3,6 +3,7 @@ Bad input ends with a one-line `error: ...` on stderr and exit code 2, never a t
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -46,6 +47,19 @@ def _params(pairs: list[str]) -> dict:
     return params
 
 
+DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([smh]?)")
+SECONDS_PER = {"": 1, "s": 1, "m": 60, "h": 3600}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from '90s', '10m', '1.5h' or plain seconds ('600')."""
+    match = DURATION.fullmatch(text.strip().lower())
+    seconds = float(match[1]) * SECONDS_PER[match[2]] if match else 0.0
+    if not seconds > 0:
+        raise NamegenError(f"--time-limit takes a duration above 0 such as 90s, 10m, 1.5h or plain seconds, got {text!r}")
+    return seconds
+
+
 @app.command("plugins")
 def plugins_command(plugins_dir: PluginsDir = None) -> None:
     """List the available plugins (built in, installed through entry points, or from --plugins-dir)
@@ -70,12 +84,23 @@ def fit_command(
     seed: Annotated[int, typer.Option(help="Seed of the 80/10/10 split (42: the tutorial's split).")] = 42,
     lowercase: Annotated[bool, typer.Option("--lowercase", help="Lower-case every name when reading.")] = False,
     param: Annotated[list[str], typer.Option("--param", "-P", metavar="KEY=VALUE", help="A hyper-parameter, repeatable (e.g. -P l2=0.05); see the README for each plugin's.")] = [],  # noqa: B006
+    time_limit: Annotated[Optional[str], typer.Option(
+        "--time-limit", metavar="DURATION", show_default=False,
+        help="Stop training after this long (90s, 10m, 1.5h; a plain number is seconds) and keep the best model so far. "
+             "Only for plugins trained by the shared gradient trainer; counts and linear fit in well under a second and ignore it.")] = None,
     plugins_dir: PluginsDir = None,
 ) -> None:
-    """Fit a model and save it as a run folder."""
+    """Fit a model and save it as a run folder. Ctrl-C stops training and saves the best model so far (exit code 130)."""
     if plugins_dir:
         registry.load_plugins_dir(plugins_dir)
-    model = registry.create(plugin, **_params(param))
+    params = _params(param)
+    if time_limit is not None:
+        seconds = parse_duration(time_limit)
+        if "time_limit" in params:
+            raise NamegenError("give the time limit once: --time-limit or -P time_limit, not both")
+        if hasattr(registry.get(plugin).Config, "time_limit"):  # a TrainConfig: the shared trainer's
+            params["time_limit"] = seconds
+    model = registry.create(plugin, **params)
     names = datasets.read_names(data, lowercase)
     if val_data is not None:
         split = datasets.Split(names, datasets.read_names(val_data, lowercase), [])
@@ -93,8 +118,12 @@ def fit_command(
         model.training_["test_nll"] = model.score(split.test).nll
     out = out or Path("runs") / plugin
     model.save(out)
+    if model.training_.get("stopped") == "interrupted":
+        log(f"interrupted: saved the best model so far (step {model.training_['best_step']}, val NLL {model.training_['val_nll']:.4f}) to {out}")
+        raise typer.Exit(130)
     figures = " ".join(f"{k.removesuffix('_nll')} {model.training_[k]:.4f}" for k in ("train_nll", "val_nll", "test_nll") if k in model.training_)
-    log(f"fit in {model.training_['fit_seconds']:.3f} s; NLL/char {figures}; saved {out}")
+    stopped = f" (time limit reached at step {model.training_['steps']})" if model.training_.get("stopped") == "time limit" else ""
+    log(f"fit in {model.training_['fit_seconds']:.3f} s{stopped}; NLL/char {figures}; saved {out}")
 
 
 @app.command("sample")

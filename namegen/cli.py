@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -30,6 +31,10 @@ Run = Annotated[Path, typer.Argument(help="Run folder written by `namegen fit`."
 def log(message: str) -> None:
     if sys.stderr is not None:  # print(file=None) would write to stdout
         print(message, file=sys.stderr, flush=True)
+
+
+class Interrupted(Exception):
+    """Ctrl-C that a command handled (fit saved its best model): `main` prints the message, exit 130."""
 
 
 def emit(text: str) -> None:
@@ -73,6 +78,19 @@ def _params(pairs: list[str]) -> dict:
     return params
 
 
+DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([smh]?)")
+SECONDS_PER = {"": 1, "s": 1, "m": 60, "h": 3600}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from '90s', '10m', '1.5h' or plain seconds ('600')."""
+    match = DURATION.fullmatch(text.strip().lower())
+    seconds = float(match[1]) * SECONDS_PER[match[2]] if match else 0.0
+    if not seconds > 0:
+        raise NamegenError(f"--time-limit takes a duration above 0 such as 90s, 10m, 1.5h or plain seconds, got {text!r}")
+    return seconds
+
+
 @app.command("plugins")
 def plugins_command(plugins_dir: PluginsDir = None) -> None:
     """List the available plugins (built in, installed through entry points, or from --plugins-dir)
@@ -99,15 +117,26 @@ def fit_command(
     seed: Annotated[int, typer.Option(help="Seed of the 80/10/10 split (42: the tutorial's split).")] = 42,
     lowercase: Annotated[bool, typer.Option("--lowercase", help="Lower-case every name when reading.")] = False,
     param: Annotated[list[str], typer.Option("--param", "-P", metavar="KEY=VALUE", help="A hyper-parameter, repeatable (e.g. -P l2=0.05); see the README for each plugin's.")] = [],  # noqa: B006
+    time_limit: Annotated[Optional[str], typer.Option(
+        "--time-limit", metavar="DURATION", show_default=False,
+        help="Stop training after this long (90s, 10m, 1.5h; a plain number is seconds) and keep the best model so far. "
+             "Only for plugins trained by the shared gradient trainer; counts and linear fit in well under a second and ignore it.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Write into --out even if it is a non-empty folder that holds no namegen run.")] = False,
     plugins_dir: PluginsDir = None,
 ) -> None:
-    """Fit a model and save it as a run folder."""
+    """Fit a model and save it as a run folder. Ctrl-C stops training and saves the best model so far (exit code 130)."""
     from .checkpoint import check_writable_run_folder
 
     if plugins_dir:
         registry.load_plugins_dir(plugins_dir)
-    model = registry.create(plugin, **_params(param))
+    params = _params(param)
+    if time_limit is not None:
+        seconds = parse_duration(time_limit)
+        if "time_limit" in params:
+            raise NamegenError("give the time limit once: --time-limit or -P time_limit, not both")
+        if hasattr(registry.get(plugin).Config, "time_limit"):  # a TrainConfig: the shared trainer's
+            params["time_limit"] = seconds
+    model = registry.create(plugin, **params)
     out = out or Path("runs") / plugin
     check_writable_run_folder(out, force)  # before training: a fit must not end in a refusal to save
     names = datasets.read_names(data, lowercase)
@@ -129,8 +158,12 @@ def fit_command(
         if excluded:
             model.training_["test_names_excluded"] = excluded
     model.save(out, force=force)
+    if model.training_.get("stopped") == "interrupted":
+        raise Interrupted(f"interrupted: saved the best model so far (step {model.training_['best_step']}, "
+                          f"val NLL {model.training_['best_nll']:.4f}) to {out}")
     figures = " ".join(f"{k.removesuffix('_nll')} {model.training_[k]:.4f}" for k in ("train_nll", "val_nll", "test_nll") if k in model.training_)
-    log(f"fit in {model.training_['fit_seconds']:.3f} s; NLL/char {figures}; saved {out}")
+    stopped = f" (time limit reached at step {model.training_['steps']})" if model.training_.get("stopped") == "time limit" else ""
+    log(f"fit in {model.training_['fit_seconds']:.3f} s{stopped}; NLL/char {figures}; saved {out}")
 
 
 @app.command("sample")
@@ -271,6 +304,9 @@ def main() -> None:
     except OSError as err:
         log(f"error: {err.strerror or err}" + (f": {err.filename!r}" if err.filename else ""))
         sys.exit(2)
+    except Interrupted as done:
+        log(str(done))
+        sys.exit(130)
     except KeyboardInterrupt:
         log("interrupted")
         sys.exit(130)

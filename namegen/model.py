@@ -2,7 +2,8 @@
 does the rest (fit, scoring, sampling, save/load) once for all of them.
 
 A network maps contexts int64 [B, block_size] (the previous tokens, left-padded with the
-boundary token 0) to float32 logits [B, V] of the next token, and has an int `block_size`.
+boundary token 0) to float32 logits [B, V] of the next token, and has an int `block_size`; it
+may also have `forward_sequence`, a faster way to train on whole names (namegen.train.sequence_logits).
 """
 
 from __future__ import annotations
@@ -133,7 +134,7 @@ class NameModel:
         block_size = self._fitted().block_size
         encoded = [self.vocab_.encode(n, unseen) for n in names]
         contexts, targets, owners = examples(encoded, block_size)
-        return Examples(torch.from_numpy(contexts), torch.from_numpy(targets)), owners
+        return Examples(torch.from_numpy(contexts), torch.from_numpy(targets), torch.from_numpy(owners)), owners
 
     @torch.no_grad()
     def token_log_probs(self, contexts: torch.Tensor, batch: int = 65536) -> torch.Tensor:

@@ -289,7 +289,8 @@ def main() -> None:
         interrupted.append(signum)
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGINT, on_interrupt)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not where SIGINT is ignored (a background job)
+        signal.signal(signal.SIGINT, on_interrupt)
     try:
         app()
     except NamegenError as err:

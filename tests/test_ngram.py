@@ -31,8 +31,10 @@ def reference_kneser_ney(names: list[str], order: int):
     # it); otherwise the number of different symbols seen just before the n-gram.
     adjusted = {order: dict(raw[order])}
     for n in range(1, order):
-        adjusted[n] = {gram: count if gram[0] == START else len({longer[0] for longer in raw[n + 1] if longer[1:] == gram})
-                       for gram, count in raw[n].items()}
+        before = {}  # the symbols seen just before each n-gram
+        for longer in raw[n + 1]:
+            before.setdefault(longer[1:], set()).add(longer[0])
+        adjusted[n] = {gram: count if gram[0] == START else len(before[gram]) for gram, count in raw[n].items()}
 
     def estimate(counts):
         n1, n2, n3, n4 = (sum(1 for c in counts if c == k) for k in (1, 2, 3, 4))
@@ -43,11 +45,15 @@ def reference_kneser_ney(names: list[str], order: int):
         return d if 0 < d[0] <= 1 and 0 < d[1] <= 2 and 0 < d[2] <= 3 else (0.5, 1.0, 1.5)
 
     discounts = {n: estimate(list(adjusted[n].values())) for n in adjusted}
+    following = {n: {} for n in adjusted}  # following[n][history]: {next symbol: adjusted count}
+    for n, grams in adjusted.items():
+        for gram, count in grams.items():
+            following[n].setdefault(gram[:-1], {})[gram[-1]] = count
 
     def prob(history: tuple, token: str) -> float:
         lower = prob(history[1:], token) if history else 1 / len(vocab)
         n = len(history) + 1
-        seen = {gram[-1]: count for gram, count in adjusted[n].items() if gram[:-1] == history}
+        seen = following[n].get(history, {})
         if not seen:  # an unseen history says nothing: back off
             return lower
         discount = lambda count: discounts[n][min(count, 3) - 1]  # noqa: E731

@@ -30,7 +30,9 @@ from ..errors import NamegenError
 from ..model import NameModel
 from ..registry import register
 
-FALLBACK_DISCOUNTS = (0.5, 1.0, 1.5)  # KenLM's, for an order whose counts-of-counts give none (tiny data)
+# KenLM's, for an order whose counts-of-counts give no valid discounts: tiny data, or the shortest
+# contexts' continuation counts (27 tokens, each preceded by many characters: no count of 1)
+FALLBACK_DISCOUNTS = (0.5, 1.0, 1.5)
 
 
 def estimate_discounts(counts: np.ndarray) -> tuple[float, float, float]:

@@ -272,10 +272,22 @@ def export_onnx_command(
     out = out or Path("exports") / default_name
     if out.is_dir():  # `--out exports` or `--out .`: the folder to write into
         out = out / default_name
-    report = export(model, out)
-    for path in report:
+    exported = export(model, out, names=_held_out_names(model))
+    log(f"validated: {exported.validation.summary()}")
+    for path in exported:
         log(f"wrote {path}")
     emit(f"{out}\n")
+
+
+def _held_out_names(model) -> list[str] | None:
+    """The run's test names (or validation names), when its recorded data is still there and
+    unchanged: the export's scorer is checked on names that played no part in training."""
+    info = model.training_
+    try:
+        names = _recorded_names(Path("."), info, "val_data" if "val_data" in info else "data")
+    except (NamegenError, KeyError):
+        return None
+    return names if "val_data" in info else datasets.split_names(names, info.get("split_seed", 42)).test
 
 
 def main() -> None:

@@ -29,13 +29,14 @@ def scorer_path(sampler_path: str | Path) -> Path:
     return path.with_name(path.name.removesuffix(".onnx") + SCORER_SUFFIX)
 
 
-def _session(path: Path, expected_format: str, threads: int) -> tuple[ort.InferenceSession, dict[str, str]]:
-    if not path.is_file():
+def _session(path: Path, expected_format: str, threads: int, model_bytes: bytes | None = None) -> tuple[ort.InferenceSession, dict[str, str]]:
+    """A session of the export at `path` (or of `model_bytes`, an export not yet written there)."""
+    if model_bytes is None and not path.is_file():
         raise NamegenError(f"ONNX file {str(path)!r} does not exist; write one with `namegen export onnx RUN`")
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     try:
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(model_bytes if model_bytes is not None else str(path), options, providers=["CPUExecutionProvider"])
     except Exception as err:  # onnxruntime raises its own exception types for unreadable files
         raise NamegenError(f"{path} is not a loadable ONNX model: {str(err).splitlines()[0]}") from None
     meta = session.get_modelmeta().custom_metadata_map
@@ -74,9 +75,11 @@ def _metadata_vocab(path: Path, meta: dict[str, str]) -> Vocab:
 class ExportedModel:
     """A sampler export (and its scorer, when it is beside it) behind the NameModel calls."""
 
-    def __init__(self, path: str | Path, threads: int = 1):
-        self.path, self.threads = Path(path), threads
-        self.session, self.metadata = _session(self.path, SAMPLER_FORMAT, threads)
+    def __init__(self, path: str | Path, threads: int = 1, sampler_bytes: bytes | None = None, scorer_bytes: bytes | None = None):
+        """The export at `path`; with `sampler_bytes` and `scorer_bytes`, the export about to be
+        written there (namegen.exports.validate runs it before anything is written)."""
+        self.path, self.threads, self._scorer_bytes = Path(path), threads, scorer_bytes
+        self.session, self.metadata = _session(self.path, SAMPLER_FORMAT, threads, sampler_bytes)
         self.vocab = _metadata_vocab(self.path, self.metadata)
         self.max_len = _metadata_int(self.path, self.metadata, "max_len", 1, sampling.MAX_LEN)
         self.max_count = _metadata_int(self.path, self.metadata, "max_count", 1, sampling.MAX_COUNT)
@@ -99,7 +102,7 @@ class ExportedModel:
     def scorer(self) -> ort.InferenceSession:
         if self._scorer is None:
             path = scorer_path(self.path)
-            scorer, meta = _session(path, SCORER_FORMAT, self.threads)
+            scorer, meta = _session(path, SCORER_FORMAT, self.threads, self._scorer_bytes)
             # One export writes both files with one id; different ids mean the pair was mixed
             # (an export killed between its two renames, or files copied from two exports).
             if meta.get("export_id") != self.metadata.get("export_id"):

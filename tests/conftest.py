@@ -57,7 +57,8 @@ def fitted(bundled_names):
 def onnx_export(fitted, tmp_path_factory):
     """Per plugin, exported once per session: `onnx_export(plugin)` gives .model (the `fitted`
     model), .sampler and .scorer (paths written by namegen.exports.onnx.export, each plugin in a
-    folder of its own) and .runtime (namegen.runtime.load of the sampler)."""
+    folder of its own), .validation (what export's self-check reached on the held-out names) and
+    .runtime (namegen.runtime.load of the sampler)."""
     from types import SimpleNamespace
 
     root = tmp_path_factory.mktemp("onnx-exports")
@@ -69,9 +70,10 @@ def onnx_export(fitted, tmp_path_factory):
             from namegen.exports.onnx import export
 
             model = fitted(plugin)
-            sampler, scorer = export(model, root / plugin / f"{plugin}.onnx")
-            cache[plugin] = SimpleNamespace(plugin=plugin, model=model, sampler=sampler, scorer=scorer,
-                                            folder=sampler.parent, runtime=runtime.load(sampler))
+            exported = export(model, root / plugin / f"{plugin}.onnx", names=fitted.split.test)
+            cache[plugin] = SimpleNamespace(plugin=plugin, model=model, sampler=exported.sampler, scorer=exported.scorer,
+                                            folder=exported.sampler.parent, runtime=runtime.load(exported.sampler),
+                                            validation=exported.validation)
         return cache[plugin]
 
     return get

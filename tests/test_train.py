@@ -26,6 +26,7 @@ import namegen
 from _cli import run_many
 from conftest import HERE, SMALL_NAMES
 from namegen import train
+from namegen.testing import identity_streams
 from namegen.cli import parse_duration
 from namegen.train import (HISTORY_COLUMNS, Examples, NameRows, TrainConfig, batch_loss, fit_gradient, learning_rate,
                            mean_nll, sequence_logits)
@@ -33,18 +34,6 @@ from namegen.train import (HISTORY_COLUMNS, Examples, NameRows, TrainConfig, bat
 PLUGINS = namegen.available()
 by_plugin = pytest.mark.parametrize("plugin", PLUGINS)
 IDENTITY_TOL = 1e-5
-
-
-def identity_streams(model, names: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each name left-padded with block_size boundary tokens, right-padded with 0 to the longest
-    (as the trainer batches them), and a mask of the positions j that hold a real window."""
-    encoded = [model.vocab_.encode(n) for n in names]
-    width = max(map(len, encoded))
-    stream = torch.zeros(len(encoded), model.block_size + width, dtype=torch.int64)
-    for row, ids in zip(stream, encoded):
-        row[model.block_size : model.block_size + len(ids)] = torch.tensor(ids)
-    valid = torch.arange(width + 1)[None, :] <= torch.tensor([len(e) for e in encoded])[:, None]
-    return stream, valid
 
 
 # ---- part 1: forward_sequence(stream)[:, j] == forward(stream[:, j : j + block_size]) ---------------------

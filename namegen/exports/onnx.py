@@ -27,6 +27,7 @@ import logging
 import uuid
 import warnings
 from contextlib import redirect_stdout
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +39,8 @@ from .. import __version__
 from .. import sampling
 from ..checkpoint import folder_lock, os_error, remove_stale_temporaries, write_atomic
 from ..errors import NamegenError
-from ..runtime import SAMPLER_FORMAT, SCORER_FORMAT, scorer_path
+from ..runtime import SAMPLER_FORMAT, SCORER_FORMAT, ExportedModel, scorer_path
+from .validate import Validation, validate
 
 OPSET = 21  # ONNX 1.16 operator set: StringConcat (20), BitwiseXor/And (18)
 ML_OPSET = 4  # ai.onnx.ml: LabelEncoder
@@ -526,20 +528,36 @@ def build_scorer(model, network: onnx.ModelProto) -> onnx.ModelProto:
     )
 
 
-def export(model, path: str | Path) -> list[Path]:
-    """Write the sampler to `path` and the scorer beside it (see `scorer_path`). Returns both paths.
+@dataclass(frozen=True)
+class Exported:
+    """What `export` wrote, and the validation it passed first."""
 
-    Both files carry one fresh `export_id` in their metadata, and the runtime refuses a pair
-    whose ids differ: an export killed between its two renames (new scorer, old sampler) is
-    caught at load instead of scoring with another model. Exports into one folder hold an
-    exclusive lock on it, and clear the temporaries that a killed export left."""
+    sampler: Path
+    scorer: Path
+    validation: Validation
+
+    def __iter__(self):  # `sampler, scorer = export(...)`
+        return iter((self.sampler, self.scorer))
+
+
+def export(model, path: str | Path, names: list[str] | None = None) -> Exported:
+    """Write the sampler to `path` and the scorer beside it (see `scorer_path`), once both have
+    passed `validate` against the torch model (`names`: held-out names for the scorer check).
+
+    Both files carry one fresh `export_id` and the validation figures in their metadata; the
+    runtime refuses a pair whose ids differ, so an export killed between its two renames (new
+    scorer, old sampler) is caught at load instead of scoring with another model. Exports into
+    one folder hold an exclusive lock on it, and clear the temporaries that a killed export left."""
     path = Path(path)
     if path.is_dir():
         raise NamegenError(f"{str(path)!r} is a folder; give the sampler's file path (NAME.onnx)")
     export_id = uuid.uuid4().hex
     sampler, scorer = build_sampler(model, export_network(model, float64=True)), build_scorer(model, export_network(model))
     for proto in (sampler, scorer):
-        helper.set_model_props(proto, {**{p.key: p.value for p in proto.metadata_props}, "export_id": export_id})
+        set_metadata(proto, export_id=export_id)
+    validation = validate(model, ExportedModel(path, sampler_bytes=sampler.SerializeToString(), scorer_bytes=scorer.SerializeToString()), names)
+    for proto in (sampler, scorer):
+        set_metadata(proto, validation=validation.as_metadata())
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -548,7 +566,11 @@ def export(model, path: str | Path) -> list[Path]:
         remove_stale_temporaries(path.parent, [glob.escape(path.name), glob.escape(scorer_path(path).name)])
         write_atomic(scorer_path(path), scorer.SerializeToString())
         write_atomic(path, sampler.SerializeToString())
-    return [path, scorer_path(path)]
+    return Exported(path, scorer_path(path), validation)
 
 
-__all__ = ["export", "scorer_path", "build_sampler", "build_scorer", "export_network", "OPSET"]
+def set_metadata(proto: onnx.ModelProto, **entries: str) -> None:
+    helper.set_model_props(proto, {**{p.key: p.value for p in proto.metadata_props}, **entries})
+
+
+__all__ = ["export", "Exported", "scorer_path", "build_sampler", "build_scorer", "export_network", "OPSET"]

@@ -83,9 +83,11 @@ class NameModel:
         args = ", ".join(f"{k}={v!r}" for k, v in self.hyperparams.items())
         return f"namegen.create({self.plugin_name!r}{', ' if args else ''}{args})"
 
-    def fit(self, train_names: Sequence[str], val_names: Sequence[str] | None = None, progress: bool = False) -> NameModel:
+    def fit(self, train_names: Sequence[str], val_names: Sequence[str] | None = None, progress: bool = False,
+            device: str | None = None) -> NameModel:
         """Learn from `train_names`; `val_names` (optional) guide early stopping. Returns self.
-        The vocabulary is every character of the names given here."""
+        The vocabulary is every character of the names given here. `device` (e.g. "cuda") is
+        where the shared trainer runs the network; the fitted model is always on the CPU."""
         train_names = check_name_characters(check_names(train_names, "training names"), "training names")
         val_names = check_name_characters(check_names(val_names, "validation names"), "validation names") if val_names else []
         self.vocab_ = Vocab.from_names(train_names + val_names)
@@ -99,11 +101,13 @@ class NameModel:
         train, val = self._examples(train_names)[0], (self._examples(val_names)[0] if val_names else None)
         start = time.perf_counter()
         try:
+            if device is not None:
+                self.network_.to(device)
             summary = self.fit_network(train, val, progress)
         except BaseException:
             self.network_ = None  # a failed fit leaves no half-trained model to sample or save
             raise
-        self.network_.eval()
+        self.network_.cpu().eval()
         training = {
             "fit_seconds": round(time.perf_counter() - start, 4),
             "train_names": len(train_names), "val_names": len(val_names),

@@ -130,8 +130,17 @@ def sequence_logits(network: torch.nn.Module, stream: torch.Tensor) -> torch.Ten
 def batch_loss(network: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """Cross-entropy of a pair batch (contexts [B, block_size], targets [B]) or of a name batch
     (streams [B, S], targets [B, S - block_size + 1], -1 where there is no target)."""
+    device = network_device(network)  # batches are drawn on the CPU; the network may train elsewhere
+    inputs, targets = inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
     logits = network(inputs) if targets.dim() == 1 else sequence_logits(network, inputs)
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-1, reduction=reduction)
+
+
+def network_device(network: torch.nn.Module) -> torch.device:
+    tensor = next(network.parameters(), None)
+    if tensor is None:
+        tensor = next(network.buffers(), None)
+    return tensor.device if tensor is not None else torch.device("cpu")
 
 
 def uses_sequences(network: torch.nn.Module, data: Examples) -> bool:

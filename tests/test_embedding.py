@@ -119,13 +119,13 @@ def test_node_bad_arguments_exit_2(generate, model, args, message):
 
 
 class ExampleHandler(SimpleHTTPRequestHandler):
-    """Serves examples/web as `python -m http.server` would, and /model.onnx from a test file."""
+    """Serves examples/web as `python -m http.server` would, and test files at the URL paths of `files`."""
 
-    model_path: Path
+    files: dict[str, Path]
 
     def do_GET(self):
-        if urlsplit(self.path).path == "/model.onnx":
-            body = self.model_path.read_bytes()
+        if urlsplit(self.path).path in self.files:
+            body = self.files[urlsplit(self.path).path].read_bytes()
             self.send_response(200)
             self.send_header("Content-Type", "application/octet-stream")
             self.send_header("Content-Length", str(len(body)))
@@ -146,16 +146,24 @@ def web_tools(node):
 
 
 @pytest.fixture(scope="module")
-def page_url(web_tools, model):
-    handler = type("Handler", (ExampleHandler,), {"model_path": model.path})
+def served(web_tools):
+    """A server of examples/web; tests add files to serve to `.files` (URL path -> file)."""
+    files: dict[str, Path] = {}
+    handler = type("Handler", (ExampleHandler,), {"files": files})
     server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(WEB_DIR)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/index.html"
+        yield SimpleNamespace(page=f"http://127.0.0.1:{server.server_address[1]}/index.html", files=files)
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture(scope="module")
+def page_url(served, model):
+    served.files["/model.onnx"] = model.path
+    return served.page
 
 
 @pytest.fixture(scope="module")
@@ -184,3 +192,30 @@ def test_web_shows_errors(check):
     result = check({"model": "no-such-model.onnx"})
     assert result.returncode == 1
     assert "the page shows an error: could not load" in result.stderr and "HTTP 404" in result.stderr
+
+
+# ---------------------------------------------------------------------------- every plugin
+# The exports above are of `linear`, whose sampler only looks up a table. Each plugin's export
+# (conftest's onnx_export: its test_hyperparams) runs its own network in float64 in the client,
+# inside the sampler's loop for the whole-name models: a kernel that one onnxruntime build lacks
+# would fail here, not in Python.
+
+
+@pytest.mark.parametrize("plugin", namegen.available())
+def test_node_names_match_python_for_every_plugin(generate, onnx_export, plugin):
+    exported = onnx_export(plugin)
+    for count, seed, temperature in ((200, 7, 1.0), (30, 2**62 - 1, 0.6)):
+        result = generate(exported.sampler, "--count", count, f"--seed={seed}", "--temperature", temperature, "--json")
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout) == exported.model.sample(count, seed=seed, temperature=temperature)
+
+
+@pytest.mark.parametrize("plugin", namegen.available())
+def test_web_names_match_python_for_every_plugin(served, check, onnx_export, plugin):
+    exported = onnx_export(plugin)
+    served.files[f"/{plugin}.onnx"] = exported.sampler
+    result = check({"model": f"{plugin}.onnx", "seed": 9, "count": 100, "temperature": 1.3})
+    assert result.returncode == 0, result.stderr
+    first, second = map(json.loads, result.stdout.splitlines())
+    assert first == exported.model.sample(100, seed=9, temperature=1.3)
+    assert second == exported.model.sample(100, seed=10, temperature=1.3)

@@ -1,0 +1,61 @@
+"""`mlp`: Bengio et al. (2003) as in makemore: embed the last block_size characters, concatenate,
+then hidden layers with LayerNorm (which, unlike makemore's BatchNorm, needs no batch
+statistics, so one name is scored as it is in a batch) and tanh.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+from ..errors import NamegenError
+from ..model import NameModel
+from ..registry import register
+from ..train import TrainConfig
+
+
+class MLPNetwork(nn.Module):
+    def __init__(self, vocab_size: int, block_size: int, embed: int, hidden: int, layers: int, dropout: float):
+        super().__init__()
+        self.block_size = block_size
+        self.embed = nn.Embedding(vocab_size, embed)
+        widths = [block_size * embed] + [hidden] * layers
+        self.hidden = nn.Sequential(*(
+            module for a, b in zip(widths, widths[1:])
+            for module in (nn.Linear(a, b), nn.LayerNorm(b), nn.Tanh(), nn.Dropout(dropout))
+        ))
+        self.head = nn.Linear(widths[-1], vocab_size)
+
+    def forward(self, context: torch.Tensor) -> torch.Tensor:
+        return self.head(self.hidden(self.embed(context).flatten(1)))
+
+
+@register("mlp")
+class MLP(NameModel):
+    """Bengio et al. 2003 (makemore's MLP): embeddings of the last block_size characters, LayerNorm-tanh hidden layers."""
+
+    @dataclass
+    class Config(TrainConfig):
+        block_size: int = 8  # characters of context
+        embed: int = 24
+        hidden: int = 256
+        layers: int = 1
+        dropout: float = 0.0
+
+        def __post_init__(self):
+            if hasattr(super(), "__post_init__"):
+                super().__post_init__()
+            if min(self.block_size, self.embed, self.hidden, self.layers) < 1:
+                raise NamegenError(f"block_size, embed, hidden and layers must be >= 1, got block_size={self.block_size}, "
+                                   f"embed={self.embed}, hidden={self.hidden}, layers={self.layers}")
+            if not 0 <= self.dropout < 1:
+                raise NamegenError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    # block_size 2: V**2 contexts, so the exported sampler takes its tabulated loops (the other neural plugins go stepwise)
+    test_hyperparams = {"block_size": 2, "embed": 4, "hidden": 16, "steps": 200, "eval_every": 50}
+
+    def build_network(self, vocab_size: int, max_len: int) -> MLPNetwork:
+        c = self.config
+        return MLPNetwork(vocab_size, c.block_size, c.embed, c.hidden, c.layers, c.dropout)

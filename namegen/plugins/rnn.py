@@ -1,0 +1,98 @@
+"""`rnn`: a GRU or LSTM (makemore style) that reads the whole name so far.
+
+The window is max_len tokens, so it always holds the whole name. The state starts from a
+learned start state and moves only on tokens that are not the boundary token 0 (names never
+contain it), so the boundary tokens that pad a window change nothing: a window and the whole
+padded stream then give the same logits, and training can score every position of a name at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+from ..errors import NamegenError
+from ..model import NameModel
+from ..registry import register
+from ..train import TrainConfig
+
+
+class RNNNetwork(nn.Module):
+    def __init__(self, vocab_size: int, block_size: int, cell: str, embed: int, hidden: int, layers: int, dropout: float):
+        super().__init__()
+        self.block_size, self.lstm = block_size, cell == "lstm"
+        gates = 4 if self.lstm else 3
+        self.embed = nn.Embedding(vocab_size, embed)
+        # Input-to-gate maps run on every position at once; only the hidden-to-gate maps run step by step.
+        self.inputs = nn.ModuleList(nn.Linear(embed if i == 0 else hidden, gates * hidden) for i in range(layers))
+        self.recurrent = nn.ModuleList(nn.Linear(hidden, gates * hidden) for _ in range(layers))
+        self.start = nn.Parameter(torch.zeros(layers, 2 if self.lstm else 1, hidden))  # learned h (and c) before the name
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden, vocab_size)
+
+    def run(self, tokens: torch.Tensor) -> torch.Tensor:
+        """int64 [B, T] -> the top layer's state after each position, [B, T, hidden]."""
+        moves = (tokens != 0).unsqueeze(-1).unbind(dim=1)  # the boundary token leaves every state as it is
+        x = self.drop(self.embed(tokens))
+        for inputs, recurrent, start in zip(self.inputs, self.recurrent, self.start):
+            h, c = start[0], start[-1]  # [hidden]: broadcast against the batch on the first step
+            outputs = []
+            for gx, move in zip(inputs(x).unbind(dim=1), moves):
+                gh = recurrent(h)
+                if self.lstm:
+                    i, f, g, o = (gx + gh).chunk(4, dim=-1)
+                    c = torch.where(move, torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g), c)
+                    new = torch.sigmoid(o) * torch.tanh(c)
+                else:  # torch.nn.GRU's equations
+                    (xr, xz, xn), (hr, hz, hn) = gx.chunk(3, dim=-1), gh.chunk(3, dim=-1)
+                    r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
+                    n = torch.tanh(xn + r * hn)
+                    new = n + z * (h - n)
+                h = torch.where(move, new, h)
+                outputs.append(h)
+            x = self.drop(torch.stack(outputs, dim=1))
+        return x
+
+    def forward(self, context: torch.Tensor) -> torch.Tensor:
+        return self.head(self.run(context)[:, -1])
+
+    def forward_sequence(self, stream: torch.Tensor) -> torch.Tensor:
+        bs = self.block_size
+        # Windows 0..bs hold every token of the name before their end, so one pass reads them as forward does
+        # (from the last leading boundary token, bs - 1: the ones before it would leave the start state as it is).
+        logits = self.head(self.run(stream[:, bs - 1 : 2 * bs]))
+        if stream.shape[1] > 2 * bs:  # windows that cut a name longer than bs - 1 characters, as forward sees them
+            windows = stream.unfold(1, bs, 1)[:, bs + 1 :]
+            logits = torch.cat([logits, self(windows.flatten(0, 1)).unflatten(0, windows.shape[:2])], dim=1)
+        return logits
+
+
+@register("rnn")
+class RNN(NameModel):
+    """A GRU or LSTM with a learned start state that reads the whole name so far."""
+
+    @dataclass
+    class Config(TrainConfig):
+        cell: str = "gru"  # gru or lstm
+        embed: int = 64
+        hidden: int = 64
+        layers: int = 1
+        dropout: float = 0.0
+
+        def __post_init__(self):
+            if hasattr(super(), "__post_init__"):
+                super().__post_init__()
+            if self.cell not in ("gru", "lstm"):
+                raise NamegenError(f"cell must be 'gru' or 'lstm', got {self.cell!r}")
+            if min(self.embed, self.hidden, self.layers) < 1:
+                raise NamegenError(f"embed, hidden and layers must be >= 1, got embed={self.embed}, hidden={self.hidden}, layers={self.layers}")
+            if not 0 <= self.dropout < 1:
+                raise NamegenError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    test_hyperparams = {"embed": 8, "hidden": 16, "steps": 150, "eval_every": 50}
+
+    def build_network(self, vocab_size: int, max_len: int) -> RNNNetwork:
+        c = self.config
+        return RNNNetwork(vocab_size, max_len, c.cell, c.embed, c.hidden, c.layers, c.dropout)

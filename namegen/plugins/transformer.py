@@ -1,0 +1,105 @@
+"""`transformer`: a causal decoder (pre-LayerNorm, nanoGPT / makemore style) over the whole name.
+
+The window is max_len tokens, so it always holds the boundary token before the name. The
+network attends only from the last leading boundary token on and counts positions from it,
+so a name reads the same however many boundary tokens pad it: a window and the whole padded
+stream then give the same logits, and training can score every position of a name at once.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+from ..errors import NamegenError
+from ..model import NameModel
+from ..registry import register
+from ..train import TrainConfig
+
+
+class Block(nn.Module):
+    def __init__(self, width: int, heads: int, dropout: float):
+        super().__init__()
+        self.heads = heads
+        self.ln1, self.ln2 = nn.LayerNorm(width), nn.LayerNorm(width)
+        self.qkv, self.proj = nn.Linear(width, 3 * width), nn.Linear(width, width)
+        # tanh GELU: exact GELU exports as Erf, which onnxruntime cannot run in float64 (the sampler's type)
+        self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(approximate="tanh"), nn.Linear(4 * width, width), nn.Dropout(dropout))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor, last: bool = False) -> torch.Tensor:
+        B, T, C = x.shape
+        q, k, v = (t.view(B, T, self.heads, C // self.heads).transpose(1, 2) for t in self.qkv(self.ln1(x)).split(C, dim=2))
+        if last:  # only the last position is read from here on: skip the other queries (most of forward's work)
+            x, q, allowed = x[:, -1:], q[:, :, -1:], allowed[:, :, -1:]
+        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(C // self.heads))
+        att = self.drop(att.masked_fill(~allowed, float("-inf")).softmax(dim=-1))
+        x = x + self.drop(self.proj((att @ v).transpose(1, 2).reshape(B, -1, C)))
+        return x + self.mlp(self.ln2(x))
+
+
+class TransformerNetwork(nn.Module):
+    def __init__(self, vocab_size: int, block_size: int, width: int, heads: int, layers: int, dropout: float):
+        super().__init__()
+        self.block_size = block_size
+        self.token, self.position = nn.Embedding(vocab_size, width), nn.Embedding(block_size, width)
+        self.drop = nn.Dropout(dropout)
+        self.blocks = nn.ModuleList(Block(width, heads, dropout) for _ in range(layers))
+        self.ln, self.head = nn.LayerNorm(width), nn.Linear(width, vocab_size)
+
+    def decode(self, tokens: torch.Tensor, last: bool = False) -> torch.Tensor:
+        """int64 [B, T] -> the final features of each position [B, T, width] (of the last one only if `last`)."""
+        leading = ((tokens != 0).cumsum(dim=1) == 0).sum(dim=1, keepdim=True)  # boundary tokens before the name
+        index = torch.ones_like(tokens).cumsum(dim=1) - 1  # not arange: its export leaves CastLike nodes onnxruntime warns about
+        position = index - (leading - 1).clamp(min=0)  # 0 at the last leading boundary token (or the first token if none)
+        read = position >= 0
+        causal = position[:, :, None] >= position[:, None, :]
+        # Queries before the start attend as a plain causal decoder: never read, but kept finite.
+        allowed = causal & (read[:, None, :] | ~read[:, :, None])  # [B, T queries, T keys]
+        x = self.drop(self.token(tokens) + self.position(position.clamp(min=0)))
+        for i, block in enumerate(self.blocks):
+            x = block(x, allowed[:, None], last and i == len(self.blocks) - 1)
+        return self.ln(x)
+
+    def forward(self, context: torch.Tensor) -> torch.Tensor:
+        return self.head(self.decode(context, last=True)[:, -1])
+
+    def forward_sequence(self, stream: torch.Tensor) -> torch.Tensor:
+        bs = self.block_size
+        # Windows 0..bs-1 hold the stream's last leading boundary token (bs - 1), so one causal pass from it reads them
+        # as forward does (forward masks the boundary tokens before it; here they are left out).
+        logits = self.head(self.decode(stream[:, bs - 1 : 2 * bs - 1]))
+        if stream.shape[1] >= 2 * bs:  # windows that start inside a name longer than bs - 2 characters: cut, as forward sees them
+            windows = stream.unfold(1, bs, 1)[:, bs:]
+            logits = torch.cat([logits, self(windows.flatten(0, 1)).unflatten(0, windows.shape[:2])], dim=1)
+        return logits
+
+
+@register("transformer")
+class Transformer(NameModel):
+    """A causal transformer decoder (pre-LayerNorm) that reads the whole name so far."""
+
+    @dataclass
+    class Config(TrainConfig):
+        layers: int = 4
+        heads: int = 4
+        width: int = 64  # embedding width; a multiple of heads
+        dropout: float = 0.0
+
+        def __post_init__(self):
+            if hasattr(super(), "__post_init__"):
+                super().__post_init__()
+            if min(self.layers, self.heads, self.width) < 1 or self.width % self.heads:
+                raise NamegenError(f"layers, heads and width must be >= 1 and width a multiple of heads, got "
+                                   f"layers={self.layers}, heads={self.heads}, width={self.width}")
+            if not 0 <= self.dropout < 1:
+                raise NamegenError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    test_hyperparams = {"layers": 1, "heads": 2, "width": 16, "steps": 150, "eval_every": 50}
+
+    def build_network(self, vocab_size: int, max_len: int) -> TransformerNetwork:
+        c = self.config
+        return TransformerNetwork(vocab_size, max_len, c.width, c.heads, c.layers, c.dropout)

@@ -100,11 +100,34 @@ def check_out_folder(out: Path, plugins: list[str]) -> None:
             raise NamegenError(f"{str(out / 'exports' / f'{plugin}.onnx')!r} is a folder; remove it or choose another --out")
 
 
+# The child runs `namegen fit` and, at exit, writes its peak resident memory to the pipe whose
+# descriptor is its first argument. VmHWM is the peak of the program's own memory since exec;
+# ru_maxrss (getrusage, wait4) would also count the parent's, which a forked child inherits and
+# Linux carries across exec, so every plugin after a big one would report the big one's peak.
+FIT_CHILD = """
+import atexit, os, sys
+fd = int(sys.argv.pop(1))
+
+def report():
+    try:
+        with open("/proc/self/status") as status:
+            peak = next((line.split()[1] for line in status if line.startswith("VmHWM:")), "")
+    except OSError:
+        peak = ""
+    os.write(fd, peak.encode())
+
+atexit.register(report)
+from namegen.cli import main
+main()
+"""
+
+
 def fit_in_child(plugin: str, data: str, run: Path, seed: int, params: dict, time_limit: float | None,
                  plugins_dir: Path | None) -> float | None:
     """Run `namegen fit` for one plugin in a child process; returns its peak resident memory in
     MiB (None where the platform cannot say). Its log and progress bar go to our stderr."""
-    command = [sys.executable, "-c", "from namegen.cli import main; main()", "fit", "--plugin", plugin,
+    read_end, write_end = os.pipe()
+    command = [sys.executable, "-c", FIT_CHILD, str(write_end), "fit", "--plugin", plugin,
                "--data", data, "--out", str(run), "--seed", str(seed)]
     for key, value in params.items():
         command += ["--param", f"{key}={value}"]
@@ -112,22 +135,21 @@ def fit_in_child(plugin: str, data: str, run: Path, seed: int, params: dict, tim
         command += ["--time-limit", repr(time_limit)]
     if plugins_dir is not None:
         command += ["--plugins-dir", str(plugins_dir)]
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-    peak = None
     try:
-        if hasattr(os, "wait4"):  # this child's own rusage, not the maximum over all our children
-            _, status, usage = os.wait4(process.pid, 0)
-            process.returncode = os.waitstatus_to_exitcode(status)
-            peak = usage.ru_maxrss / (2**20 if sys.platform == "darwin" else 2**10)  # bytes on macOS, KiB on Linux
-        else:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, pass_fds=(write_end,))
+    finally:
+        os.close(write_end)  # the child holds its own copy: the pipe ends when the child does
+    with os.fdopen(read_end, "rb") as pipe:
+        try:
             process.wait()
-    except KeyboardInterrupt:
-        process.wait()  # the child got the Ctrl-C too: let it save its best model before we stop
-        raise
+        except KeyboardInterrupt:
+            process.wait()  # the child got the Ctrl-C too: let it save its best model before we stop
+            raise
+        peak_kib = pipe.read().decode() or None
     if process.returncode != 0:
         raise NamegenError(f"fitting {plugin!r} failed (exit code {process.returncode}; its error is above); "
                            f"the runs fitted so far are in {run.parent}, and no leaderboard was written")
-    return peak
+    return int(peak_kib) / 1024 if peak_kib else None
 
 
 def names_per_second(draw: Callable[[int, int], object], count: int) -> float:

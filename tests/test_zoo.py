@@ -203,3 +203,22 @@ def test_a_failing_fit_stops_the_zoo_without_a_leaderboard(tmp_path, bundled_nam
     assert (tmp_path / "zoo" / "runs" / "counts" / "config.json").is_file()  # what was fitted stays, whole
     assert not list((tmp_path / "zoo").glob("leaderboard*"))
     assert json.loads((tmp_path / "zoo" / "runs" / "counts" / "config.json").read_text())["plugin"] == "counts"
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="reads /proc (Linux)")
+def test_peak_memory_is_the_fits_own_not_the_parents(tmp_path, bundled_names):
+    """A forked child inherits its parent's peak in ru_maxrss (Linux carries it across exec), so a
+    zoo whose own process grew would report its size for every later plugin."""
+    import numpy as np
+
+    from namegen.zoo import fit_in_child
+
+    data = tmp_path / "names.txt"
+    data.write_text("\n".join(bundled_names[::100]) + "\n", encoding="utf-8")
+    ballast = np.ones(300 * 2**20 // 8)  # 300 MiB, touched: resident in this process
+    status = Path("/proc/self/status").read_text()
+    ours = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))) / 1024
+    peak = fit_in_child("counts", str(data), tmp_path / "run", 42, {}, None, None)
+    del ballast
+    assert 50 < peak < ours - 250, (peak, ours)
+    assert namegen.load(tmp_path / "run").plugin_name == "counts"

@@ -290,6 +290,30 @@ def _held_out_names(model) -> list[str] | None:
     return names if "val_data" in info else datasets.split_names(names, info.get("split_seed", 42)).test
 
 
+@app.command("zoo")
+def zoo_command(
+    data: Annotated[str, typer.Option(help="Name file, UTF-8, one name per line; 'bundled' is the dataset that ships with namegen.")] = datasets.BUNDLED,
+    plugins: Annotated[Optional[str], typer.Option("--plugins", metavar="P,...", show_default=False,
+                                                   help="Plugins to fit, comma-separated. [default: every registered plugin]")] = None,
+    time_limit: Annotated[Optional[str], typer.Option(
+        "--time-limit", metavar="DURATION", show_default=False,
+        help="Stop each fit by the shared gradient trainer after this long (90s, 10m, 1.5h; a plain number is seconds).")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for runs/PLUGIN/, exports/PLUGIN.onnx, leaderboard.md and leaderboard.csv.")] = Path("zoo"),
+    seed: Annotated[int, typer.Option(help="Seed of the 80/10/10 split (42: the tutorial's split).")] = 42,
+    quick: Annotated[bool, typer.Option("--quick", help="test-sized hyper-parameters: for smoke tests.")] = False,
+    plugins_dir: PluginsDir = None,
+) -> None:
+    """Fit every plugin (or --plugins) on one split of the data, each in a process of its own, export
+    each to ONNX, and write a leaderboard (Markdown, also printed, and CSV) of size, fit time, peak
+    memory, NLL, sampler size and speed, and the novelty of samples."""
+    from . import zoo
+
+    seconds = parse_duration(time_limit) if time_limit is not None else None
+    markdown = zoo.run(out=out, data=data, plugins=plugins, seed=seed, time_limit=seconds, quick=quick,
+                       plugins_dir=plugins_dir, log=log)[1]
+    emit(markdown)
+
+
 def main() -> None:
     # Usage errors (a missing argument, a bad number) are typer's own: exit code 2 with an
     # "Error: ..." line. Errors in what the arguments name are NamegenError, and failures of the

@@ -176,7 +176,7 @@ def measure(run: Path, export_path: Path, split: datasets.Split, peak_mb: float 
     model = load(run)
     scorable_test = model.scorable(split.test)[0]
     train, val, test = model.score(split.train), model.score(split.val), model.score(scorable_test)
-    export(model, export_path)
+    export(model, export_path, names=scorable_test)  # validated on held-out names before it is written
     exported = runtime.load(export_path)  # one intra-op thread, its default
     row = {
         "plugin": model.plugin_name,

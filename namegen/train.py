@@ -61,6 +61,13 @@ class TrainConfig:
             cls.__post_init__ = __post_init__
 
 
+def check_at_least_one(config, *names: str) -> None:
+    """For a plugin's own size fields (layers, hidden, ...): each must be an integer of at least 1."""
+    for name in names:
+        if getattr(config, name) < 1:
+            raise NamegenError(f"hyper-parameter {name} must be at least 1, got {getattr(config, name)!r}")
+
+
 def check_train_config(config: TrainConfig) -> None:
     """A NamegenError naming the first trainer hyper-parameter out of range."""
     dropout = getattr(config, "dropout", None)  # the networks' own, when a plugin has one

@@ -18,7 +18,7 @@ import torch.nn as nn
 from ..errors import NamegenError
 from ..model import NameModel
 from ..registry import register
-from ..train import TrainConfig
+from ..train import TrainConfig, check_at_least_one
 
 
 class Fuse(nn.Module):
@@ -60,20 +60,18 @@ class CNN(NameModel):
 
     @dataclass
     class Config(TrainConfig):
-        block_size: int = 8  # characters of context, a power of two: log2(block_size) levels of pairwise fusion
+        block_size: int = 16  # characters of context, a power of two: log2(block_size) levels of pairwise fusion
         embed: int = 24
-        hidden: int = 128
-        dropout: float = 0.0
+        hidden: int = 256
+        dropout: float = 0.2
+        steps: int = 20000  # about 5 minutes on 2 CPU cores
+        eval_every: int = 500
+        patience: int = 6
 
         def __post_init__(self):
-            if hasattr(super(), "__post_init__"):
-                super().__post_init__()
             if self.block_size < 1 or self.block_size & (self.block_size - 1):
                 raise NamegenError(f"block_size must be a power of two (1, 2, 4, 8, ...), got {self.block_size}")
-            if min(self.embed, self.hidden) < 1:
-                raise NamegenError(f"embed and hidden must be >= 1, got embed={self.embed}, hidden={self.hidden}")
-            if not 0 <= self.dropout < 1:
-                raise NamegenError(f"dropout must be in [0, 1), got {self.dropout}")
+            check_at_least_one(self, "embed", "hidden")  # dropout: the trainer's checks
 
     test_hyperparams = {"block_size": 4, "embed": 4, "hidden": 16, "steps": 200, "eval_every": 50}
 

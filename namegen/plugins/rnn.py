@@ -16,7 +16,7 @@ import torch.nn as nn
 from ..errors import NamegenError
 from ..model import NameModel
 from ..registry import register
-from ..train import TrainConfig
+from ..train import TrainConfig, check_at_least_one
 
 
 class RNNNetwork(nn.Module):
@@ -77,19 +77,17 @@ class RNN(NameModel):
     class Config(TrainConfig):
         cell: str = "gru"  # gru or lstm
         embed: int = 64
-        hidden: int = 64
+        hidden: int = 128
         layers: int = 1
-        dropout: float = 0.0
+        dropout: float = 0.1
+        steps: int = 8000  # about 2 minutes on 2 CPU cores
+        eval_every: int = 500
+        patience: int = 6
 
         def __post_init__(self):
-            if hasattr(super(), "__post_init__"):
-                super().__post_init__()
             if self.cell not in ("gru", "lstm"):
                 raise NamegenError(f"cell must be 'gru' or 'lstm', got {self.cell!r}")
-            if min(self.embed, self.hidden, self.layers) < 1:
-                raise NamegenError(f"embed, hidden and layers must be >= 1, got embed={self.embed}, hidden={self.hidden}, layers={self.layers}")
-            if not 0 <= self.dropout < 1:
-                raise NamegenError(f"dropout must be in [0, 1), got {self.dropout}")
+            check_at_least_one(self, "embed", "hidden", "layers")  # dropout: the trainer's checks
 
     test_hyperparams = {"embed": 8, "hidden": 16, "steps": 150, "eval_every": 50}
 

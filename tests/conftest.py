@@ -4,6 +4,7 @@ local folder (namegen.load_plugins_dir), so every registry-parametrised test cov
 from pathlib import Path
 
 import pytest
+import torch
 
 import namegen
 import namegen.registry
@@ -11,6 +12,10 @@ from namegen.data import read_names
 
 HERE = Path(__file__).parent
 namegen.load_plugins_dir(HERE / "plugins")
+
+# One torch thread in the test process: the suite runs CLI children beside it, and torch's
+# OpenMP threads spin-wait when another process holds a core (10-50x slower, measured).
+torch.set_num_threads(1)
 
 SHARED_NAMES = HERE.parent.parent / "shared" / "data" / "names.txt"
 SMALL_NAMES = [

@@ -75,7 +75,7 @@ class CNN(NameModel):
             if not 0 <= self.dropout < 1:
                 raise NamegenError(f"dropout must be in [0, 1), got {self.dropout}")
 
-    test_hyperparams = {"block_size": 4, "embed": 4, "hidden": 16, "steps": 200, "eval_every": 50}
+    test_hyperparams = {"block_size": 4, "embed": 4, "hidden": 16, "steps": 200, "eval_every": 50, "lr": 0.01}
 
     def build_network(self, vocab_size: int, max_len: int) -> CNNNetwork:
         c = self.config

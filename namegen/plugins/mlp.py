@@ -54,7 +54,7 @@ class MLP(NameModel):
                 raise NamegenError(f"dropout must be in [0, 1), got {self.dropout}")
 
     # block_size 2: V**2 contexts, so the exported sampler takes its tabulated loops (the other neural plugins go stepwise)
-    test_hyperparams = {"block_size": 2, "embed": 4, "hidden": 16, "steps": 200, "eval_every": 50}
+    test_hyperparams = {"block_size": 2, "embed": 4, "hidden": 16, "steps": 200, "eval_every": 50, "lr": 0.01}
 
     def build_network(self, vocab_size: int, max_len: int) -> MLPNetwork:
         c = self.config

@@ -91,7 +91,8 @@ class RNN(NameModel):
             if not 0 <= self.dropout < 1:
                 raise NamegenError(f"dropout must be in [0, 1), got {self.dropout}")
 
-    test_hyperparams = {"embed": 8, "hidden": 16, "steps": 150, "eval_every": 50}
+    # Small: the exported sampler runs the whole max_len window through the cells at every step.
+    test_hyperparams = {"embed": 4, "hidden": 8, "steps": 150, "eval_every": 50, "lr": 0.01}
 
     def build_network(self, vocab_size: int, max_len: int) -> RNNNetwork:
         c = self.config

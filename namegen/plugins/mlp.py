@@ -1,6 +1,6 @@
 """`mlp`: Bengio et al. (2003) as in makemore: embed the last block_size characters, concatenate,
-then hidden layers with LayerNorm (which, unlike makemore's BatchNorm, needs no batch
-statistics, so one name is scored as it is in a batch) and tanh.
+then hidden layers of Linear, LayerNorm and tanh. LayerNorm, not the lectures' BatchNorm: it needs
+no batch statistics, so a name scores the same alone or in a batch, in training or not.
 """
 
 from __future__ import annotations

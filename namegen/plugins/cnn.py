@@ -73,7 +73,7 @@ class CNN(NameModel):
                 raise NamegenError(f"block_size must be a power of two (1, 2, 4, 8, ...), got {self.block_size}")
             check_at_least_one(self, "embed", "hidden")  # dropout: the trainer's checks
 
-    test_hyperparams = {"block_size": 4, "embed": 4, "hidden": 16, "steps": 200, "eval_every": 50}
+    test_hyperparams = {"block_size": 4, "embed": 4, "hidden": 16, "steps": 200, "eval_every": 50, "lr": 0.01, "dropout": 0.0}
 
     def build_network(self, vocab_size: int, max_len: int) -> CNNNetwork:
         c = self.config

@@ -1,6 +1,6 @@
 """`mlp`: Bengio et al. (2003) as in makemore: embed the last block_size characters, concatenate,
-then hidden layers with LayerNorm (which, unlike makemore's BatchNorm, needs no batch
-statistics, so one name is scored as it is in a batch) and tanh.
+then hidden layers of Linear, LayerNorm and tanh. LayerNorm, not the lectures' BatchNorm: it needs
+no batch statistics, so a name scores the same alone or in a batch, in training or not.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class MLP(NameModel):
             check_at_least_one(self, "block_size", "embed", "hidden", "layers")  # dropout: the trainer's checks
 
     # block_size 2: V**2 contexts, so the exported sampler takes its tabulated loops (the other neural plugins go stepwise)
-    test_hyperparams = {"block_size": 2, "embed": 4, "hidden": 16, "steps": 200, "eval_every": 50}
+    test_hyperparams = {"block_size": 2, "embed": 4, "hidden": 16, "steps": 200, "eval_every": 50, "lr": 0.01, "dropout": 0.0}
 
     def build_network(self, vocab_size: int, max_len: int) -> MLPNetwork:
         c = self.config

@@ -98,7 +98,8 @@ class Transformer(NameModel):
             if self.width % self.heads:
                 raise NamegenError(f"width must be a multiple of heads, got width={self.width}, heads={self.heads}")
 
-    test_hyperparams = {"layers": 1, "heads": 2, "width": 16, "steps": 150, "eval_every": 50}
+    # Small: the exported sampler runs the whole max_len window through the network at every step.
+    test_hyperparams = {"layers": 1, "heads": 2, "width": 8, "steps": 150, "eval_every": 50, "lr": 0.01, "dropout": 0.0}
 
     def build_network(self, vocab_size: int, max_len: int) -> TransformerNetwork:
         c = self.config

@@ -14,7 +14,7 @@ from importlib import import_module
 
 __version__ = "0.1.0"
 
-from .errors import NamegenError  # noqa: E402
+from .errors import NamegenError, NamegenWarning  # noqa: E402
 
 _LAZY = {
     "NameModel": "namegen.model", "Score": "namegen.model", "TrainConfig": "namegen.train",
@@ -29,4 +29,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'namegen' has no attribute {name!r}")
 
 
-__all__ = ["NamegenError", "__version__", *_LAZY]
+__all__ = ["NamegenError", "NamegenWarning", "__version__", *_LAZY]

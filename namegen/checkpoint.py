@@ -21,6 +21,7 @@ try:
 except ImportError:  # Windows
     fcntl = None
 
+import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
@@ -33,6 +34,7 @@ from .vocab import Vocab
 FORMAT = "namegen-run"
 FORMAT_VERSION = 1
 CONFIG = "config.json"
+TRAINING_NAMES = "namegen.training_names"  # a uint8 tensor in the weights file: the training names, UTF-8, one per line
 TMP_SUFFIX = ".tmp"
 WEIGHTS_NAME = re.compile(r"weights-[0-9a-f]{16}\.safetensors")  # a plain name: a config cannot point outside its folder
 
@@ -135,7 +137,10 @@ def save(model, folder: str | Path, force: bool = False) -> Path:
     folder = Path(folder)
     network = model._fitted()
     check_writable_run_folder(folder, force)
-    weights = save_tensors({k: v.detach().contiguous() for k, v in network.state_dict().items()})
+    tensors = {k: v.detach().contiguous() for k, v in network.state_dict().items()}
+    if model.training_names_ is not None:  # kept beside the weights (one file, one hash) for novel=True
+        tensors[TRAINING_NAMES] = torch.frombuffer(bytearray("\n".join(model.training_names_).encode()), dtype=torch.uint8)
+    weights = save_tensors(tensors)
     digest = hashlib.sha256(weights).hexdigest()
     weights_name = f"weights-{digest[:16]}.safetensors"
     config = {
@@ -244,6 +249,12 @@ def load(folder: str | Path):
         raise NamegenError(f"{folder / CONFIG} is damaged: {err}; refit or restore the run") from None
     model.max_len_ = config["max_len"]
     model.training_ = config.get("training", {})
+    names = tensors.pop(TRAINING_NAMES, None)
+    if names is not None:
+        try:
+            model.training_names_ = tuple(bytes(names.numpy()).decode().split("\n")) if len(names) else ()
+        except (UnicodeDecodeError, TypeError) as err:
+            raise NamegenError(f"{weights_path} holds damaged training names ({err}); refit or restore the run") from None
     try:
         network = model.build_network(len(model.vocab_), model.max_len_)
         network.load_state_dict(tensors, strict=True)

@@ -174,12 +174,27 @@ def sample_command(
     temperature: Annotated[float, typer.Option("--temperature", "-t", help="Above 0; lower is safer, higher is wilder.")] = 1.0,
     max_len: Annotated[Optional[int], typer.Option(help="Cut names at this many characters. [default: the run's max_len]", show_default=False)] = None,
     prefix: Annotated[str, typer.Option(help="Every name starts with this.")] = "",
+    suffix: Annotated[str, typer.Option(help="Every name ends with this.")] = "",
+    contains: Annotated[str, typer.Option(help="Every name holds this.")] = "",
+    min_len: Annotated[Optional[int], typer.Option(help="Names have at least this many characters. [default: 1]", show_default=False)] = None,
+    novel: Annotated[bool, typer.Option("--novel", help="No name is one of the training names.")] = False,
+    distinct: Annotated[bool, typer.Option("--distinct", help="No name comes twice.")] = False,
+    max_candidates: Annotated[Optional[int], typer.Option(help="Draw at most this many candidates for --suffix, --contains, --novel and --distinct. [default: max(10000, 100 x count)]", show_default=False)] = None,
     plugins_dir: PluginsDir = None,
 ) -> None:
-    """Print generated names, one per line."""
+    """Print generated names, one per line (sampling rules 1 and 2 in the README)."""
+    import warnings
+
+    from .errors import NamegenWarning
+
     model = _load(run, plugins_dir)
-    names = model.sample(n, seed=seed, temperature=temperature, max_len=max_len, prefix=prefix)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", NamegenWarning)
+        names = model.sample(n, seed=seed, temperature=temperature, max_len=max_len, prefix=prefix, suffix=suffix,
+                             contains=contains, min_len=min_len, novel=novel, distinct=distinct, max_candidates=max_candidates)
     emit("".join(name + "\n" for name in names))
+    for warning in caught:
+        log(f"warning: {warning.message}")
 
 
 @app.command("score")
@@ -262,6 +277,7 @@ def _score_split(model, split_name: str, names: list[str]):
 def export_onnx_command(
     run: Run,
     out: Annotated[Optional[Path], typer.Option(help="Sampler file to write, or an existing folder to write RUN.onnx into; the scorer goes beside it as NAME.scorer.onnx. [default: exports/RUN.onnx]", show_default=False)] = None,
+    training_names: Annotated[bool, typer.Option("--training-names/--no-training-names", help="Carry the training names in the sampler, for --novel in any app; --no-training-names keeps them out (novel is then an error).")] = True,
     plugins_dir: PluginsDir = None,
 ) -> None:
     """Export a run to ONNX: a self-contained sampler, and a scorer beside it."""
@@ -272,7 +288,7 @@ def export_onnx_command(
     out = out or Path("exports") / default_name
     if out.is_dir():  # `--out exports` or `--out .`: the folder to write into
         out = out / default_name
-    exported = export(model, out, names=_held_out_names(model))
+    exported = export(model, out, names=_held_out_names(model), training_names=training_names)
     log(f"validated: {exported.validation.summary()}")
     for path in exported:
         log(f"wrote {path}")

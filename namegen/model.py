@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from . import sampling
 from .data import check_name_characters, check_names, examples
-from .errors import NamegenError
+from .errors import NamegenError, warn_short
 from .train import Examples, fit_gradient, mean_nll
 from .vocab import Vocab
 
@@ -56,6 +56,7 @@ class NameModel:
         self.vocab_: Vocab | None = None
         self.network_: torch.nn.Module | None = None
         self.max_len_: int | None = None
+        self.training_names_: tuple[str, ...] | None = None
         self.training_: dict = {}
 
     # ---- what a plugin supplies --------------------------------------------------------
@@ -92,6 +93,7 @@ class NameModel:
         val_names = check_name_characters(check_names(val_names, "validation names"), "validation names") if val_names else []
         self.vocab_ = Vocab.from_names(train_names + val_names)
         self.max_len_ = max(MIN_MAX_LEN, 2 * max(map(len, train_names)))
+        self.training_names_ = tuple(sorted(set(train_names)))  # for novel=True, in the run and the export
         with torch.random.fork_rng():  # seeded initialisation without touching the caller's RNG
             torch.manual_seed(getattr(self.config, "seed", 0))
             self.network_ = self.build_network(len(self.vocab_), self.max_len_)
@@ -185,17 +187,28 @@ class NameModel:
         nll = -float(self.log_likelihood(names, unseen_floor).sum()) / tokens
         return Score(nll=nll, perplexity=math.exp(nll), names=len(names), tokens=tokens)
 
-    def sample_tokens(self, n: int, seed: int = 0, temperature: float = 1.0, max_len: int | None = None, prefix: str = "") -> np.ndarray:
-        """Token ids [n, max_len] (0-padded) by the randomness contract of namegen.sampling."""
+    def sample_tokens(self, n: int, seed: int = 0, temperature: float = 1.0, max_len: int | None = None, prefix: str = "",
+                      **constraints) -> np.ndarray:
+        """Token ids [found, max_len] (0-padded) by the randomness contract of namegen.sampling:
+        rule 1, or rule 2 with constraints (see `sample`). found < n only when rule 2's
+        candidate budget ran out."""
         network = self._fitted()
         n = sampling.check_count(n)
         seed = sampling.check_seed(seed)
         temperature = sampling.check_temperature(temperature)
-        if not isinstance(prefix, str):
-            raise NamegenError(f"prefix must be a string, got {prefix!r}")
-        prefix_ids = self.vocab_.encode(prefix)
-        max_len = sampling.check_max_len(self.max_len_ if max_len is None else max_len, n, len(prefix_ids))
-        return sampling.sample_tokens(self._sampling_network(network), n, seed, temperature, max_len, prefix_ids).numpy()
+        rule = sampling.check_constraints(self.vocab_, n, self.max_len_, self._training_tokens(constraints.get("novel")),
+                                          prefix=prefix, max_len=max_len, **constraints)
+        network = self._sampling_network(network)
+        if not rule.rejects:  # every candidate passes: candidate i is name i
+            return sampling.sample_tokens(network, n, seed, temperature, rule.max_len, rule.prefix, rule.min_len).numpy()
+        return sampling.sample_constrained(network, n, seed, temperature, rule).numpy()
+
+    def _training_tokens(self, novel) -> frozenset | None:
+        """The training names as token tuples, for rule 2's novelty test (built when asked for)."""
+        names = getattr(self, "training_names_", None)
+        if not novel or names is None:
+            return None
+        return frozenset(tuple(self.vocab_.encode(name)) for name in names)
 
     def _sampling_network(self, network: torch.nn.Module) -> torch.nn.Module:
         """The network in float64, as every sampler runs it: float32 matrix products round
@@ -206,10 +219,21 @@ class NameModel:
             self._network64 = (network, copy.deepcopy(network).double().eval())
         return self._network64[1]
 
-    def sample(self, n: int, seed: int = 0, temperature: float = 1.0, max_len: int | None = None, prefix: str = "") -> list[str]:
-        """`n` names; the same (seed, temperature) always gives the same names (see README)."""
+    def sample(self, n: int, seed: int = 0, temperature: float = 1.0, max_len: int | None = None, prefix: str = "",
+               **constraints) -> list[str]:
+        """`n` names; the same arguments always give the same names (see README, sampling rules 1 and 2).
+
+        Constraints (rule 2): `prefix` (forced), `suffix`, `contains` (strings), `min_len`,
+        `max_len` (characters), `novel` (not among the training names), `distinct` (no repeats),
+        `max_candidates` (the budget of candidates drawn; default max(10,000, 100 * n) when a
+        constraint can reject). When the budget runs out, fewer names come back, with a
+        NamegenWarning.
+        """
         self._fitted()
-        return [self.vocab_.decode(row) for row in self.sample_tokens(n, seed, temperature, max_len, prefix).tolist()]
+        tokens = self.sample_tokens(n, seed, temperature, max_len, prefix, **constraints)
+        if len(tokens) < n:
+            warn_short(len(tokens), n)
+        return [self.vocab_.decode(row) for row in tokens.tolist()]
 
     def save(self, path: str | Path, force: bool = False) -> Path:
         """Save into the run folder `path` (see namegen.checkpoint.save: atomic, safe against

@@ -16,7 +16,7 @@ import onnxruntime as ort
 
 from . import sampling
 from .data import check_names
-from .errors import NamegenError
+from .errors import NamegenError, warn_short
 from .vocab import Vocab
 
 REQUIRED_METADATA = ("namegen_format", "vocab", "max_len", "max_count", "sampling_rule_version")
@@ -35,6 +35,7 @@ def _session(path: Path, expected_format: str, threads: int, model_bytes: bytes 
         raise NamegenError(f"ONNX file {str(path)!r} does not exist; write one with `namegen export onnx RUN`")
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
+    options.log_severity_level = 3  # rule 2's inputs are initialisers an app may override, which onnxruntime warns about
     try:
         session = ort.InferenceSession(model_bytes if model_bytes is not None else str(path), options, providers=["CPUExecutionProvider"])
     except Exception as err:  # onnxruntime raises its own exception types for unreadable files
@@ -46,8 +47,8 @@ def _session(path: Path, expected_format: str, threads: int, model_bytes: bytes 
     if meta["namegen_format"] != expected_format:
         raise NamegenError(f"{path} is a {meta['namegen_format']!r}, not a {expected_format!r}")
     rule = _metadata_int(path, meta, "sampling_rule_version", 1, 1 << 31)
-    if rule != sampling.SAMPLING_RULE_VERSION:
-        raise NamegenError(f"{path} uses sampling rule {rule}; this namegen knows {sampling.SAMPLING_RULE_VERSION}")
+    if rule > sampling.SAMPLING_RULE_VERSION:
+        raise NamegenError(f"{path} uses sampling rule {rule}; this namegen knows rules up to {sampling.SAMPLING_RULE_VERSION}; upgrade namegen")
     return session, meta
 
 
@@ -83,20 +84,47 @@ class ExportedModel:
         self.vocab = _metadata_vocab(self.path, self.metadata)
         self.max_len = _metadata_int(self.path, self.metadata, "max_len", 1, sampling.MAX_LEN)
         self.max_count = _metadata_int(self.path, self.metadata, "max_count", 1, sampling.MAX_COUNT)
+        self.rule = int(self.metadata["sampling_rule_version"])
+        self.training_names = _metadata_int(self.path, self.metadata, "training_names", 0, 1 << 40) if "training_names" in self.metadata else 0
         self._scorer = None
 
-    def sample(self, n: int, seed: int = 0, temperature: float = 1.0) -> list[str]:
-        """`n` names, exactly those of the torch model's sample(n, seed=seed, temperature=temperature)."""
-        return self.sample_tokens(n, seed, temperature, names=True)
+    def sample(self, n: int, seed: int = 0, temperature: float = 1.0, **constraints) -> list[str]:
+        """`n` names, exactly those of the torch model's sample(n, seed=seed, temperature=temperature,
+        **constraints): the constraints of sampling rule 2 (prefix, suffix, contains, min_len,
+        max_len, novel, distinct, max_candidates). Fewer names, with a NamegenWarning, when
+        the candidate budget runs out."""
+        names = self.sample_tokens(n, seed, temperature, names=True, **constraints)
+        if len(names) < n:
+            warn_short(len(names), n)
+        return names
 
-    def sample_tokens(self, n: int, seed: int = 0, temperature: float = 1.0, names: bool = False):
+    def sample_tokens(self, n: int, seed: int = 0, temperature: float = 1.0, names: bool = False, **constraints):
+        """Token ids [found, max_len] (or, with `names`, the names) of `sample`."""
+        feeds = self.feeds(n, seed, temperature, **constraints)
+        (out,) = self.session.run(["names" if names else "tokens"], feeds)
+        return out.tolist() if names else out
+
+    def feeds(self, n: int, seed: int = 0, temperature: float = 1.0, **constraints) -> dict[str, np.ndarray]:
+        """The sampler's inputs for these arguments, each checked first: a bad value is a
+        NamegenError naming it, never a call that returns garbage."""
         n = sampling.check_count(n, self.max_count)
         seed = sampling.check_seed(seed)
         temperature = sampling.check_temperature(temperature)
         feeds = {"seed": np.array(seed & sampling.SEED_MASK, np.int64), "count": np.array(n, np.int64),
                  "temperature": np.array(temperature, np.float32)}
-        (out,) = self.session.run(["names" if names else "tokens"], feeds)
-        return out.tolist() if names else out
+        if not constraints:
+            return feeds
+        if self.rule < 2:
+            raise NamegenError(f"{self.path} was exported before namegen had constraints (sampling rule {self.rule}); export it again")
+        training = frozenset() if self.training_names else None  # novelty is tested inside the graph
+        rule = sampling.check_constraints(self.vocab, n, self.max_len, training, **constraints)
+        for key, tokens in (("prefix", rule.prefix), ("suffix", rule.suffix), ("contains", rule.contains)):
+            feeds[key] = np.array(tokens, np.int64)
+        feeds.update(min_len=np.array(rule.min_len, np.int64), max_len=np.array(rule.max_len, np.int64),
+                     distinct=np.array(rule.distinct), max_candidates=np.array(rule.max_candidates or 0, np.int64))
+        if self.training_names:
+            feeds["novel"] = np.array(rule.novel is not None)
+        return feeds
 
     @property
     def scorer(self) -> ort.InferenceSession:

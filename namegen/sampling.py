@@ -23,6 +23,7 @@ and bump SAMPLING_RULE_VERSION.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -32,7 +33,7 @@ from .errors import NamegenError
 if TYPE_CHECKING:  # torch is imported inside the torch functions: namegen.runtime uses this module without it
     import torch
 
-SAMPLING_RULE_VERSION = 1
+SAMPLING_RULE_VERSION = 2  # 2 added the constraints (rule 2); rule 1, unconstrained sampling, is unchanged
 MASK31 = (1 << 31) - 1
 SEED_MASK = (1 << 62) - 1  # seeds are taken modulo 2**62
 MULTIPLIERS = (0x2C1B3C6D, 0x297A2D39)  # odd, below 2**30: products of 31-bit values stay below 2**61
@@ -41,6 +42,8 @@ SHIFTS = (1 << 16, 1 << 15, 1 << 16)  # x // SHIFT is a right shift for x >= 0
 MAX_COUNT = 1_000_000  # most names in one call, for the ONNX sampler too: [count, max_len] int64 must fit
 MAX_LEN = 10_000  # the longest name a sampler may draw (twice data.MAX_NAME_LEN)
 MAX_CELLS = 1 << 26  # count * max_len at most: the [count, max_len] int64 tokens stay within 512 MiB
+MAX_CANDIDATES = 100_000_000  # rule 2: candidates one call may draw at most
+CANDIDATES_PER_NAME, MIN_CANDIDATES = 100, 10_000  # rule 2's default budget: max(MIN, PER_NAME * count)
 
 
 def mix(x):
@@ -111,35 +114,38 @@ def check_max_len(max_len: int, count: int, prefix_len: int = 0) -> int:
     return int(max_len)
 
 
-def pick(logits: torch.Tensor, u: torch.Tensor, temperature: float, at_start: torch.Tensor) -> torch.Tensor:
+def pick(logits: torch.Tensor, u: torch.Tensor, temperature: float, no_end: torch.Tensor) -> torch.Tensor:
     """Inverse-CDF pick of the next token for each row of `logits` [B, V] (float64 from the
-    sampler). Rows `at_start` (the context's last token is the boundary) cannot end there:
-    names are never empty."""
+    sampler). Rows `no_end` cannot end there: names are never empty (the context's last token
+    is the boundary) nor, in rule 2, shorter than min_len."""
     import torch
 
     z = logits.double()
     z = (z - z.max(dim=-1, keepdim=True).values) / temperature
     p = torch.exp(z)
-    p[:, 0] = torch.where(at_start, 0.0, p[:, 0])
+    p[:, 0] = torch.where(no_end, 0.0, p[:, 0])
     cdf = p.cumsum(dim=-1)
     chosen = (cdf < u[:, None] * cdf[:, -1:]).sum(dim=-1)
     return chosen.clamp(max=logits.shape[-1] - 1)
 
 
-def sample_tokens(network, count: int, seed: int, temperature: float, max_len: int, prefix: list[int] = ()) -> torch.Tensor:
-    """Token ids [count, max_len] (0-padded) of `count` names drawn by the contract above.
+def sample_tokens(network, count: int, seed: int, temperature: float, max_len: int, prefix: list[int] = (),
+                  min_len: int = 1, first: int = 0) -> torch.Tensor:
+    """Token ids [count, max_len] (0-padded) of names first .. first + count - 1 drawn by the
+    contract above (rule 1; with `prefix` and `min_len`, rule 2's candidates).
 
-    Names that are still going after `max_len` characters are cut there. Only the names still
-    going are fed to the network at each step: a name's draws depend on (seed, i, t), not on
-    which other names are alive.
+    The prefix's tokens are forced: drawing starts at step len(prefix). The end token cannot be
+    drawn at a step below `min_len`. Names that are still going after `max_len` characters are
+    cut there. Only the names still going are fed to the network at each step: a name's draws
+    depend on (seed, i, t), not on which other names are alive.
     """
     import torch
 
     with torch.no_grad():
-        return _sample_tokens(torch, network, count, seed, temperature, max_len, prefix)
+        return _sample_tokens(torch, network, count, seed, temperature, max_len, prefix, min_len, first)
 
 
-def _sample_tokens(torch, network, count, seed, temperature, max_len, prefix):
+def _sample_tokens(torch, network, count, seed, temperature, max_len, prefix, min_len, first):
     block_size = network.block_size
     tokens = torch.zeros(count, max_len, dtype=torch.int64)
     context = torch.zeros(count, block_size + len(prefix), dtype=torch.int64)
@@ -148,9 +154,11 @@ def _sample_tokens(torch, network, count, seed, temperature, max_len, prefix):
         context[:, block_size:] = torch.tensor(prefix)
     context = context[:, context.shape[1] - block_size :]
     alive = torch.arange(count, dtype=torch.int64)
-    keys = row_keys(seed, alive)
+    keys = row_keys(seed, alive + first)
     for step in range(len(prefix), max_len):
-        chosen = pick(network(context), uniforms(keys, step), temperature, context[:, -1] == 0)
+        # The context ends in the boundary only at step 0: rule 1's "never empty" is min_len 1.
+        no_end = (context[:, -1] == 0) | (step < min_len)
+        chosen = pick(network(context), uniforms(keys, step), temperature, no_end)
         tokens[alive, step] = chosen
         going = chosen != 0
         if not bool(going.any()):
@@ -158,3 +166,96 @@ def _sample_tokens(torch, network, count, seed, temperature, max_len, prefix):
         alive, keys = alive[going], keys[going]
         context = torch.cat([context[going, 1:], chosen[going, None]], dim=1)
     return tokens
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """Rule 2's constraints, as token ids (see `sample_constrained`)."""
+
+    max_len: int
+    prefix: tuple[int, ...] = ()
+    suffix: tuple[int, ...] = ()
+    contains: tuple[int, ...] = ()
+    min_len: int = 1
+    novel: frozenset | None = None  # the training names as token tuples: candidates among them are rejected
+    distinct: bool = False
+    max_candidates: int | None = None  # None: the default budget
+
+    @property
+    def rejects(self) -> bool:
+        """Whether any candidate can be rejected (otherwise candidate i is name i)."""
+        return bool(self.suffix or self.contains or self.novel is not None or self.distinct)
+
+    def budget(self, count: int) -> int:
+        if self.max_candidates is not None:
+            return self.max_candidates
+        return min(MAX_CANDIDATES, max(MIN_CANDIDATES, CANDIDATES_PER_NAME * count)) if self.rejects else count
+
+    def passes(self, name: tuple[int, ...]) -> bool:
+        """Suffix, contains and novel: the tests of one candidate on its own."""
+        if self.suffix and name[-len(self.suffix):] != self.suffix:
+            return False
+        if self.contains and not any(name[a : a + len(self.contains)] == self.contains
+                                     for a in range(len(name) - len(self.contains) + 1)):
+            return False
+        return self.novel is None or name not in self.novel
+
+
+def batch_sizes(count: int, budget: int, max_len: int):
+    """Rule 2's candidate batches: count first, then twice the last, within the budget and
+    MAX_CELLS. Only speed depends on them: the answer is the same for any batching."""
+    start, size = 0, count
+    while start < budget:
+        size = max(1, min(size, budget - start, MAX_CELLS // max_len))
+        yield start, size
+        start += size
+        size *= 2
+
+
+def sample_constrained(network, count: int, seed: int, temperature: float, rule: Constraints) -> torch.Tensor:
+    """Token ids [found, max_len] of the names rule 2 gives: candidates 0, 1, 2, ... drawn by
+    `sample_tokens` (prefix forced, min_len, max_len), of which the first `count` that pass
+    (suffix, contains, novel; distinct: not equal to an earlier accepted name) are the answer,
+    among at most `rule.budget(count)` candidates; found < count when the budget ran out."""
+    import torch
+
+    accepted, seen = [], set()
+    for first, size in batch_sizes(count, rule.budget(count), rule.max_len):
+        rows = sample_tokens(network, size, seed, temperature, rule.max_len, rule.prefix, rule.min_len, first)
+        for row in rows.tolist():
+            name = tuple(t for t in row if t)  # tokens after the end are 0
+            if rule.passes(name) and not (rule.distinct and name in seen):
+                seen.add(name)
+                accepted.append(row)
+                if len(accepted) == count:
+                    return torch.tensor(accepted, dtype=torch.int64)
+    return torch.tensor(accepted, dtype=torch.int64).reshape(len(accepted), rule.max_len)
+
+
+def check_constraints(vocab, count: int, default_max_len: int, training: frozenset | None, *, prefix: str = "",
+                      suffix: str = "", contains: str = "", min_len: int | None = None, max_len: int | None = None,
+                      novel: bool = False, distinct: bool = False, max_candidates: int | None = None) -> Constraints:
+    """Rule 2's constraints from a caller's arguments, each checked with an error that names it.
+    `training` holds the training names as token tuples (None when the model has none with it)."""
+    texts = {}
+    for label, text in (("prefix", prefix), ("suffix", suffix), ("contains", contains)):
+        if not isinstance(text, str):
+            raise NamegenError(f"{label} must be a string, got {text!r}")
+        try:
+            texts[label] = tuple(vocab.encode(text))
+        except NamegenError as err:
+            raise NamegenError(f"{label} {text!r} cannot be drawn: {err}") from None
+    for label, flag in (("novel", novel), ("distinct", distinct)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise NamegenError(f"{label} must be True or False, got {flag!r}")
+    max_len = check_max_len(default_max_len if max_len is None else max_len, count, len(texts["prefix"]))
+    if min_len is not None and (not _is_int(min_len) or not 1 <= min_len <= max_len):
+        raise NamegenError(f"min_len must be an integer from 1 to max_len ({max_len:,}), got {min_len!r}")
+    if max_candidates is not None and (not _is_int(max_candidates) or not 1 <= max_candidates <= MAX_CANDIDATES):
+        raise NamegenError(f"max_candidates must be an integer from 1 to {MAX_CANDIDATES:,}, got {max_candidates!r}")
+    if novel and training is None:
+        raise NamegenError("novel needs the training names, and this model holds none "
+                           "(an export written with --no-training-names, or a run saved before namegen kept them)")
+    return Constraints(max_len=max_len, prefix=texts["prefix"], suffix=texts["suffix"], contains=texts["contains"],
+                       min_len=1 if min_len is None else int(min_len), novel=training if novel else None,
+                       distinct=bool(distinct), max_candidates=None if max_candidates is None else int(max_candidates))

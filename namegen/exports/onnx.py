@@ -50,6 +50,7 @@ FEW_NAMES = 32  # up to this many names per call, the sampler takes its loop wit
 ALWAYS_TABLE = 1024  # up to this many contexts, tabulating the network always pays
 TABLE_PAYOFF = 16  # past that, a call tabulates when count * this >= contexts (measured: an MLP, 19,683 contexts)
 TABLE_LIMIT = 1 << 16  # list every context (V**block_size of them) up to this many, and tabulate the network
+INT64_MAX = np.iinfo(np.int64).max  # Slice to the end
 CHUNK_ENTRIES = 20_000  # LabelEncoder entries at most: each lookup spells k tokens, V**k <= this
 
 
@@ -208,15 +209,15 @@ def uniforms(g: Graph, keys: str, step_mix: str) -> str:
     return g.op("Mul", g.op("Add", hashed, g.const(0.5, np.float64)), g.const(2.0**-31, np.float64))  # / 2**31, exactly
 
 
-def cdf_of(g: Graph, logits: str, temperature: str, last_token: str, vocab_size: int) -> str:
+def cdf_of(g: Graph, logits: str, temperature: str, no_end: str, vocab_size: int) -> str:
     """cumsum(p) along the last axis, p = exp((float64(logits) - max) / temperature) with p[0] = 0
-    where the context's `last_token` [B, 1] is the boundary, as in sampling.pick."""
+    in the rows where the bool `no_end` (broadcast against [B, 1]) holds, as in sampling.pick."""
     z = g.op("Cast", logits, to=TensorProto.DOUBLE)
     z = g.op("Sub", z, g.op("ReduceMax", z, g.i64([-1]), keepdims=1))
-    at_start = g.op("Cast", g.op("Equal", last_token, g.i64(0)), to=TensorProto.DOUBLE)
     first = np.zeros((1, vocab_size), np.float64)
     first[0, 0] = 1.0
-    keep = g.op("Sub", g.const(1.0, np.float64), g.op("Mul", at_start, g.const(first, np.float64)))
+    masked = g.op("Mul", g.op("Cast", no_end, to=TensorProto.DOUBLE), g.const(first, np.float64))
+    keep = g.op("Sub", g.const(1.0, np.float64), masked)
     return g.op("CumSum", g.op("Mul", g.op("Exp", g.op("Div", z, temperature)), keep), g.i64(-1))
 
 
@@ -252,53 +253,116 @@ def compacting_body(g: Graph, carried: dict[str, tuple[str, list]], chosen: str,
     )
 
 
+def if_op(g: Graph, cond: str, hint: str, then_fill, else_fill, outputs: list[tuple[int, list | None]]) -> list[str]:
+    """An If node: `then_fill(b)` / `else_fill(b)` add nodes to a branch graph `b` and return its
+    output values; `outputs` gives each output's (element type, shape). Returns the If's outputs."""
+    tag = g.name(hint)
+    names = [f"{tag}/out{i}" for i in range(len(outputs))]
+
+    def branch(label: str, fill) -> onnx.GraphProto:
+        b = Graph(f"{tag}/{label}/")
+        results = [b.op("Identity", value, name=f"{tag}/{label}/out{i}") for i, value in enumerate(fill(b))]
+        return subgraph(b, f"{tag}_{label}", [], [helper.make_tensor_value_info(r, t, s) for r, (t, s) in zip(results, outputs)])
+
+    g.op("If", cond, names=names, then_branch=branch("then", then_fill), else_branch=branch("else", else_fill))
+    return names
+
+
 class SamplerParts:
-    """What every way of sampling shares: sizes, the per-name keys, the per-step hash constants."""
+    """What every way of sampling shares: sizes, the inputs (clamped), the per-step hash values,
+    and the candidates of the batch being drawn (`start_batch` sets their indices and keys)."""
 
     def __init__(self, g: Graph, model, network, initializers):
         self.network, self.initializers = network, initializers
-        self.vocab_size, self.block_size, self.max_len = len(model.vocab_), model.block_size, model.max_len_
+        V = self.vocab_size = len(model.vocab_)
+        self.block_size = model.block_size
+        # Every input is clamped into its range. The runtimes reject bad values with a message
+        # naming the input; the graph itself only promises to stay bounded on any input.
+        self.count = g.op("Min", g.op("Max", "count", g.i64(0)), g.i64(sampling.MAX_COUNT))
+        self.prefix = g.op("Clip", g.op("Slice", "prefix", g.i64([0]), g.i64([sampling.MAX_LEN - 1])), g.i64(1), g.i64(V - 1))
+        self.prefix_len = g.op("Size", self.prefix)
+        self.max_len = g.op("Min", g.op("Max", "max_len", g.op("Add", self.prefix_len, g.i64(1))), g.i64(sampling.MAX_LEN))
+        self.min_len = g.op("Min", g.op("Max", "min_len", g.i64(1)), self.max_len)
+        self.steps = g.op("Sub", self.max_len, self.prefix_len)  # steps drawn: prefix_len .. max_len - 1
+        self.step_mix = mix(g, g.op("Range", g.i64(0), self.max_len, g.i64(1)))  # mix(t) for every step t
+        self.temperature = g.op("Cast", "temperature", to=TensorProto.DOUBLE)
         # row_key(seed, i) = mix(seed_key(seed) ^ (i & MASK31)); seed_key as in namegen.sampling
         seed = g.op("BitwiseAnd", "seed", g.i64(sampling.SEED_MASK, "seed_mask"))
         mask31 = g.i64(sampling.MASK31, "mask31")
         high = g.op("BitwiseAnd", g.op("Mul", g.op("Div", seed, g.i64(1 << 31, "two31")), g.i64(sampling.SEED_MULTIPLIER)), mask31)
-        seed_key = mix(g, g.op("BitwiseXor", g.op("BitwiseAnd", seed, mask31), high))
-        self.index = g.op("Range", g.i64(0, "zero"), "count", g.i64(1, "one"))
-        self.keys = mix(g, g.op("BitwiseXor", seed_key, g.op("BitwiseAnd", self.index, mask31)))
-        self.step_mix = g.i64([sampling.mix(t) for t in range(self.max_len)], "step_mix")  # mix(t) for every step
-        self.temperature = g.op("Cast", "temperature", to=TensorProto.DOUBLE)
+        self.seed_key = mix(g, g.op("BitwiseXor", g.op("BitwiseAnd", seed, mask31), high))
+        bs = self.block_size  # the context after the prefix: its last block_size tokens, boundary tokens before it
+        self.context0 = g.op("Slice", g.op("Concat", g.i64(np.zeros(bs, np.int64)), self.prefix, axis=0), g.i64([-bs]), g.i64([INT64_MAX]))
+        self.positions = self.index = self.keys = None
+
+    def start_batch(self, g: Graph, start: str, size: str) -> None:
+        """Candidates start .. start + size - 1: their indices and keys."""
+        self.positions = g.op("Range", g.i64(0), size, g.i64(1))  # rows of the batch
+        self.index = g.op("Add", self.positions, start)
+        self.keys = mix(g, g.op("BitwiseXor", self.seed_key, g.op("BitwiseAnd", self.index, g.i64(sampling.MASK31))))
 
     def zeros(self, g: Graph, to: int = TensorProto.INT64) -> str:
-        """[count] zeros (of type `to`)."""
+        """[batch] zeros (of type `to`)."""
         zeros = g.op("Mul", self.index, g.i64(0))
         return zeros if to == TensorProto.INT64 else g.op("Cast", zeros, to=to)
 
-    def loop(self, g: Graph, body: onnx.GraphProto, *initial: str) -> str:
-        """Run `body` for at most max_len steps; returns the step columns [steps, count]."""
-        outputs = g.op("Loop", g.i64(self.max_len, "max_len"), g.const(True, np.bool_), *initial, outputs=len(initial) + 1, body=body)
-        return outputs[-1]
+    def step_of(self, g: Graph, iteration: str) -> str:
+        """The step (character position) of a step loop's iteration: drawing starts after the prefix."""
+        return g.op("Add", iteration, self.prefix_len)
 
-    def tabulate(self, g: Graph) -> tuple[str, str]:
-        """The CDF of every context, [V**block_size, V], and its totals [V**block_size, 1]: the
-        network runs once per call, on all contexts in base-V order."""
+    def before_min_len(self, g: Graph, step: str) -> str:
+        return g.op("Less", step, self.min_len)
+
+    def loop(self, g: Graph, body: onnx.GraphProto, *initial: str) -> str:
+        """Run `body` for the steps after the prefix; returns the batch's rows [batch, max_len]
+        (TOKEN_TYPE): the prefix, the drawn tokens, 0-padding."""
+        outputs = g.op("Loop", self.steps, g.const(True, np.bool_), *initial, outputs=len(initial) + 1, body=body)
+        drawn = g.op("Transpose", g.op("Cast", outputs[-1], to=TOKEN_TYPE), perm=[1, 0])  # [batch, steps run]
+        shape = g.op("Concat", g.op("Shape", self.index), g.op("Shape", self.prefix), axis=0)
+        prefix = g.op("Expand", g.op("Cast", g.op("Unsqueeze", self.prefix, g.i64([0])), to=TOKEN_TYPE), shape)
+        rows = g.op("Concat", prefix, drawn, axis=1)
+        missing = g.op("Sub", g.op("Unsqueeze", self.max_len, g.i64([0])), g.op("Shape", rows, start=1, end=2))
+        return g.op("Pad", rows, g.op("Concat", g.i64([0, 0, 0]), missing, axis=0))
+
+    def tabulate(self, g: Graph) -> list[str]:
+        """The network once on every context (base-V order): the CDF rows [2 * contexts, V] (as
+        rule 1 has them, then again with the end token masked, for steps below min_len), the same
+        rows padded with +inf to a power of two and flattened (for the binary search), and their
+        totals [2 * contexts]."""
         V, bs = self.vocab_size, self.block_size
         ids = g.op("Range", g.i64(0), g.i64(V**bs), g.i64(1))
         digits = [g.op("Unsqueeze", g.op("Mod", g.op("Div", ids, g.i64(V ** (bs - 1 - k))), g.i64(V)), g.i64([1])) for k in range(bs)]
-        cdf = cdf_of(g, splice(self.network, g, g.op("Concat", *digits, axis=1), self.initializers), self.temperature, digits[-1], V)
-        return cdf, g.op("Gather", cdf, g.i64([V - 1]), axis=1)
+        logits = splice(self.network, g, g.op("Concat", *digits, axis=1), self.initializers)
+        cdf = g.op("Concat", cdf_of(g, logits, self.temperature, g.op("Equal", digits[-1], g.i64(0)), V),
+                   cdf_of(g, logits, self.temperature, g.const(True, np.bool_), V), axis=0)
+        width = 1 << (V - 1).bit_length()
+        table = g.op("Reshape", g.op("Pad", cdf, g.i64([0, 0, 0, width - V]), g.const(np.inf, np.float64)), g.i64([-1]))
+        return [cdf, table, g.op("Squeeze", g.op("Gather", cdf, g.i64([V - 1]), axis=1), g.i64([1]))]
 
-    def search_loop(self, g: Graph, cdf: str, totals: str) -> str:
+    def start_state(self, g: Graph) -> str:
+        """[batch] table index of the context after the prefix."""
+        V, bs = self.vocab_size, self.block_size
+        state = g.op("ReduceSum", g.op("Mul", self.context0, g.i64(V ** np.arange(bs - 1, -1, -1, dtype=np.int64))), keepdims=0)
+        return g.op("Add", self.zeros(g), state)
+
+    def table_row(self, g: Graph, state: str, step: str) -> str:
+        """The row of the CDF table for `state` at `step`: the masked copy below min_len."""
+        masked = g.op("Cast", self.before_min_len(g, step), to=TensorProto.INT64)
+        return g.op("Add", state, g.op("Mul", masked, g.i64(self.vocab_size**self.block_size)))
+
+    def search_loop(self, g: Graph, tables: list[str]) -> str:
         """Many names: each step works on the names still going, hashes their uniforms and finds
         count(cdf < u * total) by binary search in their context's CDF row (exactly the count,
         as the CDF is non-decreasing). GatherElements and arithmetic, not Gather and Where:
         onnxruntime 1.32 runs those 5-10 times slower per element on 1-D tensors."""
-        V, width = self.vocab_size, 1 << (self.vocab_size - 1).bit_length()  # rows padded with +inf to a power of two
-        table = g.op("Reshape", g.op("Pad", cdf, g.i64([0, 0, 0, width - V]), g.const(np.inf, np.float64)), g.i64([-1]))
-        totals = g.op("Squeeze", totals, g.i64([1]))
+        _, table, totals = tables
+        V, width = self.vocab_size, 1 << (self.vocab_size - 1).bit_length()
         b = Graph("search/")
-        u = uniforms(b, "keys_in", b.op("Gather", self.step_mix, "step"))
-        threshold = b.op("Mul", u, b.op("GatherElements", totals, "state_in", axis=0))
-        start = b.op("Mul", "state_in", b.i64(width))
+        step = self.step_of(b, "step")
+        row = self.table_row(b, "state_in", step)
+        u = uniforms(b, "keys_in", b.op("Gather", self.step_mix, step))
+        threshold = b.op("Mul", u, b.op("GatherElements", totals, row, axis=0))
+        start = b.op("Mul", row, b.i64(width))
         last = b.op("Sub", start, b.i64(1))  # the last entry known to be below the threshold: none yet
         bit = width // 2
         while bit:
@@ -309,16 +373,19 @@ class SamplerParts:
         body = compacting_body(b, {"alive": ("alive_in", ["alive"]), "keys": ("keys_in", ["alive"]),
                                    "state": (next_state(b, "state_in", chosen, V, self.block_size), ["alive"])},
                                chosen, self.zeros(g, TOKEN_TYPE))
-        return self.loop(g, body, self.index, self.keys, self.zeros(g))
+        return self.loop(g, body, self.positions, self.keys, self.start_state(g))
 
-    def dense_loop(self, g: Graph, cdf: str, totals: str) -> str:
+    def dense_loop(self, g: Graph, tables: list[str]) -> str:
         """Few names: fewest nodes per step. The uniforms of every step are hashed up front, no
         name is dropped (an ended one is masked to 0 by `going`), and the pick compares whole CDF rows."""
-        u_all = uniforms(g, g.op("Unsqueeze", self.keys, g.i64([0])), g.op("Unsqueeze", self.step_mix, g.i64([1])))  # [max_len, count]
+        cdf, _, totals = tables
+        u_all = uniforms(g, g.op("Unsqueeze", self.keys, g.i64([0])), g.op("Unsqueeze", self.step_mix, g.i64([1])))  # [max_len, batch]
         b = Graph("dense/")
-        threshold = b.op("Mul", b.op("Gather", g.op("Unsqueeze", u_all, g.i64([2])), "step", axis=0),
-                         b.op("Gather", totals, "state_in", axis=0))  # [count, 1]
-        b.op("Mul", count_below(b, b.op("Gather", cdf, "state_in", axis=0), threshold), "going_in", name="column")
+        step = self.step_of(b, "step")
+        row = self.table_row(b, "state_in", step)
+        threshold = b.op("Mul", b.op("Gather", g.op("Unsqueeze", u_all, g.i64([2])), step, axis=0),
+                         b.op("Unsqueeze", b.op("Gather", totals, row, axis=0), b.i64([1])))  # [batch, 1]
+        b.op("Mul", count_below(b, b.op("Gather", cdf, row, axis=0), threshold), "going_in", name="column")
         b.op("Min", "column", b.i64(1), name="going_out")  # 1 while the name goes on
         state = next_state(b, "state_in", "column", self.vocab_size, self.block_size)  # the column itself when block_size is 1
         b.op("Cast", b.op("ReduceMax", "going_out", keepdims=0), to=TensorProto.BOOL, name="cond_out")
@@ -329,24 +396,25 @@ class SamplerParts:
             [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []), int_info(state, ["count"]),
              int_info("going_out", ["count"]), int_info("column", ["count"])],
         )
-        zeros = self.zeros(g)
-        return g.op("Cast", self.loop(g, body, zeros, g.op("Add", zeros, g.i64(1))), to=TOKEN_TYPE)
+        return self.loop(g, body, self.start_state(g), g.op("Add", self.zeros(g), g.i64(1)))
 
     def network_loop(self, g: Graph) -> str:
         """Contexts too many to list: the network runs in the loop, on the names still going."""
         V, bs = self.vocab_size, self.block_size
-        context = g.op("ConstantOfShape", g.op("Concat", g.op("Unsqueeze", "count", g.i64([0])), g.i64([bs]), axis=0),
-                       value=numpy_helper.from_array(np.zeros(1, np.int64)))
+        context = g.op("Expand", g.op("Unsqueeze", self.context0, g.i64([0])),
+                       g.op("Concat", g.op("Shape", self.index), g.i64([bs]), axis=0))
         b = Graph("network/")
+        step = self.step_of(b, "step")
         last = b.op("Slice", "context_in", b.i64([-1]), b.i64([bs]), b.i64([1]))
-        cdf = cdf_of(b, splice(self.network, b, "context_in", self.initializers), self.temperature, last, V)
-        u = uniforms(b, "keys_in", b.op("Gather", self.step_mix, "step"))
+        no_end = b.op("Or", b.op("Equal", last, b.i64(0)), self.before_min_len(b, step))
+        cdf = cdf_of(b, splice(self.network, b, "context_in", self.initializers), self.temperature, no_end, V)
+        u = uniforms(b, "keys_in", b.op("Gather", self.step_mix, step))
         threshold = b.op("Mul", b.op("Unsqueeze", u, b.i64([1])), b.op("Slice", cdf, b.i64([-1]), b.i64([V]), b.i64([1])))
         chosen = count_below(b, cdf, threshold)
         shifted = b.op("Concat", b.op("Slice", "context_in", b.i64([1]), b.i64([bs]), b.i64([1])), b.op("Unsqueeze", chosen, b.i64([1])), axis=1)
         body = compacting_body(b, {"alive": ("alive_in", ["alive"]), "keys": ("keys_in", ["alive"]), "context": (shifted, ["alive", bs])},
                                chosen, self.zeros(g, TOKEN_TYPE))
-        return self.loop(g, body, self.index, self.keys, context)
+        return self.loop(g, body, self.positions, self.keys, context)
 
 
 def spelling(chars: tuple[str, ...]) -> tuple[int, np.ndarray, list[int], list[str]]:
@@ -431,16 +499,76 @@ def join_sorted(g: Graph, rows: str, chars: tuple[str, ...], name: str) -> str:
     return g.op("ScatterElements", empty, order, in_order, axis=0, name=name)  # back to sampling order: order[r] takes sorted name r
 
 
-def build_sampler(model, network: onnx.ModelProto, table_limit: int | None = None) -> onnx.ModelProto:
-    """The sampler graph. Its loops all give the same tokens, and differ only in cost:
+def candidate_tests(g: Graph, parts: SamplerParts, rows: str, names: str, training_names) -> str:
+    """Rule 2's tests of each candidate on its own, [batch] bool: it ends with `suffix`, holds
+    `contains`, and (with `novel`) is not a training name. Empty suffix and contains pass all."""
+    rows = g.op("Cast", rows, to=TensorProto.INT64)
+    zero_column = g.op("Expand", g.i64([[0]]), g.op("Concat", g.op("Shape", parts.index), g.i64([1]), axis=0))
+    lengths = g.op("ArgMin", g.op("Concat", rows, zero_column, axis=1), axis=1, keepdims=0)  # the first 0 ends the name
+    # A suffix or contains longer than any name never matches; cutting it to MAX_LEN + 1 keeps that and bounds the work.
+    suffix = g.op("Slice", "suffix", g.i64([-(sampling.MAX_LEN + 1)]), g.i64([INT64_MAX]))
+    contains = g.op("Slice", "contains", g.i64([0]), g.i64([sampling.MAX_LEN + 1]))
+    # suffix: the last len(suffix) tokens of the name equal it
+    size = g.op("Size", suffix)
+    at = g.op("Add", g.op("Sub", g.op("Unsqueeze", lengths, g.i64([1])), size), g.op("Unsqueeze", g.op("Range", g.i64(0), size, g.i64(1)), g.i64([0])))
+    got = g.op("GatherElements", rows, g.op("Clip", at, g.i64(0), g.op("Sub", parts.max_len, g.i64(1))), axis=1)
+    misses = g.op("ReduceSum", g.op("Cast", g.op("Not", g.op("Equal", got, suffix)), to=TensorProto.INT64), g.i64([1]), keepdims=0)
+    ok = g.op("And", g.op("Equal", misses, g.i64(0)), g.op("GreaterOrEqual", lengths, size))
+    # contains: some window of len(contains) tokens equals it (windows past the end hold 0s, which no character is)
+    size = g.op("Size", contains)
+    padded = g.op("Pad", rows, g.op("Concat", g.i64([0, 0, 0]), g.op("Unsqueeze", size, g.i64([0])), axis=0))
+    windows = g.op("Add", g.op("Unsqueeze", g.op("Range", g.i64(0), parts.max_len, g.i64(1)), g.i64([1])),
+                   g.op("Unsqueeze", g.op("Range", g.i64(0), size, g.i64(1)), g.i64([0])))  # [max_len, len(contains)]
+    misses = g.op("ReduceSum", g.op("Cast", g.op("Not", g.op("Equal", g.op("Gather", padded, windows, axis=1), contains)),
+                                    to=TensorProto.INT64), g.i64([2]), keepdims=0)  # [batch, max_len]
+    ok = g.op("And", ok, g.op("Equal", g.op("ReduceMin", misses, g.i64([1]), keepdims=0), g.i64(0)))
+    if training_names is None:
+        return ok
+    everyone = g.op("Cast", g.op("Add", parts.zeros(g), g.i64(1)), to=TensorProto.BOOL)
+    (novel,) = if_op(
+        g, "novel", "novel",
+        lambda b: [b.op("Equal", b.op("LabelEncoder", names, domain="ai.onnx.ml", keys_strings=list(training_names),
+                                      values_int64s=[1] * len(training_names), default_int64=0), b.i64(0))],
+        lambda b: [everyone], [(TensorProto.BOOL, ["batch"])])
+    return g.op("And", ok, novel)
+
+
+def constraint_inputs(model, training_names) -> list[tuple[str, np.ndarray]]:
+    """Rule 2's inputs and their defaults, which mean "no constraint" (graph initialisers that
+    an app may override: apps that feed only seed, count and temperature keep working)."""
+    inputs = [("prefix", np.zeros(0, np.int64)), ("suffix", np.zeros(0, np.int64)), ("contains", np.zeros(0, np.int64)),
+              ("min_len", np.array(1, np.int64)), ("max_len", np.array(model.max_len_, np.int64))]
+    if training_names is not None:
+        inputs.append(("novel", np.array(False)))
+    return inputs + [("distinct", np.array(False)), ("max_candidates", np.array(0, np.int64))]
+
+
+def build_sampler(model, network: onnx.ModelProto, table_limit: int | None = None,
+                  training_names: tuple[str, ...] | None = None) -> onnx.ModelProto:
+    """The sampler graph: rule 2's loop over candidate batches around rule 1's loop over steps.
+
+    Outer loop (one iteration per batch of candidates; with no constraint that rejects, the one
+    batch of `count` candidates is the answer):
+
+        start, size, accepted = 0, count, []
+        while len(accepted) < count and start < budget:
+            batch = min(size, budget - start, cells cap)
+            rows = draw candidates start .. start + batch - 1       # the step loop below
+            keep those passing suffix / contains / novel, in order; with distinct, those not
+            among `accepted` nor earlier in the batch; append up to count - len(accepted)
+            start, size = start + batch, 2 * size
+
+    Step loops (all give the same tokens and differ only in cost):
 
     * tabulated (V**block_size <= table_limit contexts): the network runs once per call on
-      every context; then `count` picks a dense loop (up to FEW_NAMES names: fewest nodes per
-      step) or a binary-search loop (more names: least work per name);
+      every context; then the batch size picks a dense loop (up to FEW_NAMES names: fewest
+      nodes per step) or a binary-search loop (more names: least work per name);
     * stepwise: the network runs inside the loop on the names still going.
 
     With more contexts than ALWAYS_TABLE, a call tabulates only when it draws enough names to
     repay it (count * TABLE_PAYOFF >= contexts); past table_limit it never does.
+    `training_names` travel in the graph (a string set) for `novel`; None leaves them and the
+    `novel` input out.
     """
     if len(model.vocab_) > 256:
         raise NamegenError(f"the ONNX sampler handles vocabularies of up to 256 tokens; this model has {len(model.vocab_)}")
@@ -450,49 +578,94 @@ def build_sampler(model, network: onnx.ModelProto, table_limit: int | None = Non
     parts = SamplerParts(g, model, network, initializers)
     chars = model.vocab_.chars
     contexts = len(chars) ** model.block_size
-
-    def branch(name: str, fill) -> onnx.GraphProto:
-        """A subgraph that `fill(graph, rows, names)` gives the outputs `name/rows`, `name/names`."""
-        b = Graph(f"{name}/")
-        fill(b, f"{name}/rows", f"{name}/names")
-        return subgraph(b, f"sample_{name}", [], [helper.make_tensor_value_info(f"{name}/rows", TOKEN_TYPE, ["count", "steps"]),
-                                                  helper.make_tensor_value_info(f"{name}/names", TensorProto.STRING, ["count"])])
-
-    def looped(loop, join, *args):
-        def fill(b: Graph, rows: str, names: str) -> None:
-            b.op("Transpose", loop(b, *args), perm=[1, 0], name=rows)
-            join(b, rows, chars, name=names)
-        return fill
-
-    def tabulated(b: Graph, rows: str, names: str) -> None:
-        cdf, totals = parts.tabulate(b)
-        b.op("If", b.op("LessOrEqual", "count", b.i64(FEW_NAMES)), names=[rows, names],
-             then_branch=branch("few", looped(parts.dense_loop, join_simple, cdf, totals)),
-             else_branch=branch("many", looped(parts.search_loop, join_sorted, cdf, totals)))
-
-    stepwise = looped(parts.network_loop, join_sorted)
+    tables_out = [(TensorProto.DOUBLE, ["rows", len(chars)]), (TensorProto.DOUBLE, ["entries"]), (TensorProto.DOUBLE, ["rows"])]
     if contexts > table_limit:
-        stepwise(g, "rows", "names")
-        loop_kind = "stepwise"
+        tabulate, loop_kind = None, "stepwise"
     elif contexts <= ALWAYS_TABLE:
-        tabulated(g, "rows", "names")
-        loop_kind = "tabulated"
+        tabulate, loop_kind, tables = "always", "tabulated", parts.tabulate(g)
     else:
-        g.op("If", g.op("GreaterOrEqual", g.op("Mul", "count", g.i64(TABLE_PAYOFF)), g.i64(contexts)), names=["rows", "names"],
-             then_branch=branch("tabulated", tabulated), else_branch=branch("stepwise", stepwise))
+        tabulate = g.op("GreaterOrEqual", g.op("Mul", parts.count, g.i64(TABLE_PAYOFF)), g.i64(contexts))
+        empty = lambda b: [b.const(np.zeros((0, len(chars))), np.float64), b.const(np.zeros(0), np.float64), b.const(np.zeros(0), np.float64)]  # noqa: E731
+        tables = if_op(g, tabulate, "tables", parts.tabulate, empty, tables_out)
         loop_kind = f"tabulated when count >= {-(-contexts // TABLE_PAYOFF)}, else stepwise"
-    steps = g.op("Shape", "rows", start=1, end=2)
-    g.op("Cast", g.op("Pad", "rows", g.op("Concat", g.i64([0, 0, 0]), g.op("Sub", g.i64([parts.max_len]), steps), axis=0)),
-         to=TensorProto.INT64, name="tokens")
+
+    # The candidate budget: max_candidates when given (> 0), else count when nothing can reject a
+    # candidate, else max(MIN_CANDIDATES, CANDIDATES_PER_NAME * count).
+    rejects = g.op("Or", g.op("Greater", g.op("Add", g.op("Size", "suffix"), g.op("Size", "contains")), g.i64(0)), "distinct")
+    if training_names is not None:
+        rejects = g.op("Or", rejects, "novel")
+    usual = g.op("Min", g.op("Max", g.op("Mul", parts.count, g.i64(sampling.CANDIDATES_PER_NAME)), g.i64(sampling.MIN_CANDIDATES)),
+                 g.i64(sampling.MAX_CANDIDATES))
+    budget = g.op("Where", g.op("Greater", "max_candidates", g.i64(0)), g.op("Min", "max_candidates", g.i64(sampling.MAX_CANDIDATES)),
+                  g.op("Where", rejects, usual, parts.count))
+    # Rows per batch at most: the batch's [batch, max_len] rows and [batch, max_len, len(contains)] windows stay bounded.
+    cap = g.op("Max", g.op("Div", g.i64(sampling.MAX_CELLS),
+                           g.op("Mul", parts.max_len, g.op("Add", g.op("Min", g.op("Size", "contains"), g.i64(sampling.MAX_LEN + 1)), g.i64(1)))), g.i64(1))
+
+    o = Graph("batch/")
+    batch = o.op("Max", o.op("Min", o.op("Min", "size_in", o.op("Sub", budget, "start_in")), cap), o.i64(1))
+    parts.start_batch(o, "start_in", batch)
+    few = o.op("LessOrEqual", batch, o.i64(FEW_NAMES))
+    row_type = [(TOKEN_TYPE, ["batch", "max_len"])]
+
+    def tabulated(b: Graph) -> list[str]:
+        return if_op(b, few, "loop", lambda d: [parts.dense_loop(d, tables)], lambda s: [parts.search_loop(s, tables)], row_type)
+
+    if tabulate is None:
+        rows = parts.network_loop(o)
+    elif tabulate == "always":
+        (rows,) = tabulated(o)
+    else:
+        (rows,) = if_op(o, tabulate, "draw", tabulated, lambda s: [parts.network_loop(s)], row_type)
+    (names,) = if_op(o, few, "join", lambda b: [join_simple(b, rows, chars, b.name("names"))],
+                     lambda b: [join_sorted(b, rows, chars, b.name("names"))], [(TensorProto.STRING, ["batch"])])
+    passing = o.op("Squeeze", o.op("NonZero", candidate_tests(o, parts, rows, names, training_names)), o.i64([0]))
+    rows, names = o.op("Gather", rows, passing, axis=0), o.op("Gather", names, passing, axis=0)
+    accepted = o.op("Size", "names_in")
+
+    def first_seen(b: Graph) -> list[str]:  # the passing candidates equal to no accepted name nor an earlier one
+        _, first, _, _ = b.op("Unique", b.op("Concat", "names_in", names, axis=0), outputs=4, sorted=0)
+        return [b.op("Sub", b.op("Slice", first, b.op("Unsqueeze", accepted, b.i64([0])), b.i64([INT64_MAX])), accepted)]
+
+    (chosen,) = if_op(o, "distinct", "distinct", first_seen, lambda b: [b.op("Range", b.i64(0), b.op("Size", names), b.i64(1))],
+                      [(TensorProto.INT64, ["chosen"])])
+    chosen = o.op("Slice", chosen, o.i64([0]), o.op("Unsqueeze", o.op("Sub", parts.count, accepted), o.i64([0])))
+    o.op("Concat", "rows_in", o.op("Gather", rows, chosen, axis=0), axis=0, name="rows_out")
+    o.op("Concat", "names_in", o.op("Gather", names, chosen, axis=0), axis=0, name="names_out")
+    o.op("Add", "start_in", batch, name="start_out")
+    o.op("Min", o.op("Mul", "size_in", o.i64(2)), o.i64(sampling.MAX_CANDIDATES), name="size_out")
+    o.op("And", o.op("Less", o.op("Size", "names_out"), parts.count), o.op("Less", "start_out", budget), name="cond_out")
+    body = subgraph(o, "candidate_batch",
+                    [int_info("batch_number", []), helper.make_tensor_value_info("batch_cond_in", TensorProto.BOOL, []),
+                     int_info("start_in", []), int_info("size_in", []),
+                     helper.make_tensor_value_info("rows_in", TOKEN_TYPE, ["found", "max_len"]),
+                     helper.make_tensor_value_info("names_in", TensorProto.STRING, ["found"])],
+                    [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []), int_info("start_out", []), int_info("size_out", []),
+                     helper.make_tensor_value_info("rows_out", TOKEN_TYPE, ["found", "max_len"]),
+                     helper.make_tensor_value_info("names_out", TensorProto.STRING, ["found"])])
+    no_rows = g.op("ConstantOfShape", g.op("Concat", g.i64([0]), g.op("Unsqueeze", parts.max_len, g.i64([0])), axis=0),
+                   value=numpy_helper.from_array(np.zeros(1, np.uint8)))
+    no_names = g.op("Constant", value=helper.make_tensor(g.name("no_names"), TensorProto.STRING, [0], []))
+    go = g.op("And", g.op("Greater", parts.count, g.i64(0)), g.op("Greater", budget, g.i64(0)))
+    _, _, rows, _ = g.op("Loop", "", go, g.i64(0), parts.count, no_rows, no_names, outputs=4, body=body,
+                         names=[g.name("start"), g.name("size"), g.name("rows"), "names"])
+    g.op("Cast", rows, to=TensorProto.INT64, name="tokens")
+    g.op("Size", "names", name="found")
 
     meta = metadata(model, SAMPLER_FORMAT)
     meta["sampler_loop"] = loop_kind
+    meta["training_names"] = str(0 if training_names is None else len(training_names))
+    defaults = constraint_inputs(model, training_names)
+    initializers += [numpy_helper.from_array(value, name) for name, value in defaults]
     return make_model(
         g,
         [helper.make_tensor_value_info("seed", TensorProto.INT64, []), helper.make_tensor_value_info("count", TensorProto.INT64, []),
-         helper.make_tensor_value_info("temperature", TensorProto.FLOAT, [])],
-        [helper.make_tensor_value_info("names", TensorProto.STRING, ["count"]),
-         helper.make_tensor_value_info("tokens", TensorProto.INT64, ["count", parts.max_len])],
+         helper.make_tensor_value_info("temperature", TensorProto.FLOAT, [])]
+        + [helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(value.dtype), list(value.shape) if value.ndim == 0 else [name])
+           for name, value in defaults],
+        [helper.make_tensor_value_info("names", TensorProto.STRING, ["found"]),
+         helper.make_tensor_value_info("tokens", TensorProto.INT64, ["found", "max_len"]),
+         helper.make_tensor_value_info("found", TensorProto.INT64, [])],
         initializers, meta, f"namegen_{model.plugin_name}_sampler",
     )
 
@@ -540,9 +713,11 @@ class Exported:
         return iter((self.sampler, self.scorer))
 
 
-def export(model, path: str | Path, names: list[str] | None = None) -> Exported:
+def export(model, path: str | Path, names: list[str] | None = None, training_names: bool = True) -> Exported:
     """Write the sampler to `path` and the scorer beside it (see `scorer_path`), once both have
     passed `validate` against the torch model (`names`: held-out names for the scorer check).
+    The sampler carries the model's training names for `novel`, unless `training_names` is False
+    (for privacy: the export then holds no name, and `novel` is an error).
 
     Both files carry one fresh `export_id` and the validation figures in their metadata; the
     runtime refuses a pair whose ids differ, so an export killed between its two renames (new
@@ -552,7 +727,9 @@ def export(model, path: str | Path, names: list[str] | None = None) -> Exported:
     if path.is_dir():
         raise NamegenError(f"{str(path)!r} is a folder; give the sampler's file path (NAME.onnx)")
     export_id = uuid.uuid4().hex
-    sampler, scorer = build_sampler(model, export_network(model, float64=True)), build_scorer(model, export_network(model))
+    carried = model.training_names_ if training_names else None
+    sampler = build_sampler(model, export_network(model, float64=True), training_names=carried)
+    scorer = build_scorer(model, export_network(model))
     for proto in (sampler, scorer):
         set_metadata(proto, export_id=export_id)
     validation = validate(model, ExportedModel(path, sampler_bytes=sampler.SerializeToString(), scorer_bytes=scorer.SerializeToString()), names)

@@ -3,7 +3,8 @@ it built run in onnxruntime and are compared with the torch model they came from
 
 * scorer: log-likelihoods of held-out names against `NameModel.log_likelihood`, within
   SCORER_TOLERANCE (the scorer runs the network in float32, so only rounding may differ);
-* sampler: names for a few seeds and temperatures against `NameModel.sample`, exactly.
+* sampler: names for a few seeds and temperatures, and one constrained call (rule 2), against
+  `NameModel.sample`, exactly.
 
 The CLI, `export()` and the tests share this one validator; the figures reached go into the
 export's metadata (`validation`) and into the CLI's report.
@@ -12,15 +13,17 @@ export's metadata (`validation`) and into the CLI's report.
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..errors import NamegenError
+from ..errors import NamegenError, NamegenWarning
 
 SCORER_TOLERANCE = 1e-4  # max |log-likelihood difference| per name, nats
 SAMPLER_RUNS = ((0, 1.0), (1, 1.0), (2, 0.7))  # (seed, temperature) of each sampler check
 SAMPLER_COUNT = 1000  # names per sampler check
+CONSTRAINED_COUNT, CONSTRAINED_SEED = 300, 3  # and one check of rule 2: prefix, min_len, distinct (and novel)
 SCORED_NAMES = 200  # held-out names the scorer is checked on, at most
 SAMPLED_NAMES_SEED = 987_654_321  # names to score when no held-out names are given
 
@@ -60,6 +63,14 @@ def validate(model, exported, names: list[str] | None = None) -> Validation:
         got = exported.sample(SAMPLER_COUNT, seed=seed, temperature=temperature)
         equal += sum(a == b for a, b in zip(expected, got))
         total += len(expected)
+    constraints = {"prefix": model.vocab_.chars[1], "min_len": 3, "distinct": True,
+                   **({"novel": True} if exported.training_names else {})}
+    with warnings.catch_warnings():  # a small vocabulary may not give CONSTRAINED_COUNT distinct names: fewer is fine
+        warnings.simplefilter("ignore", NamegenWarning)
+        expected = model.sample(CONSTRAINED_COUNT, seed=CONSTRAINED_SEED, **constraints)
+        got = exported.sample(CONSTRAINED_COUNT, seed=CONSTRAINED_SEED, **constraints)
+    equal += sum(a == b for a, b in zip(expected, got)) if len(expected) == len(got) else 0
+    total += len(expected)
     result = Validation(difference if np.isfinite(difference) else float("inf"), SCORER_TOLERANCE, len(scored), equal, total)
     if not result.passed:
         raise NamegenError(f"the ONNX export of {model.plugin_name!r} does not match the torch model ({result.summary()}); "

@@ -199,8 +199,9 @@ class NameModel:
         rule = sampling.check_constraints(self.vocab_, n, self.max_len_, self._training_tokens(constraints.get("novel")),
                                           prefix=prefix, max_len=max_len, **constraints)
         network = self._sampling_network(network)
-        if not rule.rejects:  # every candidate passes: candidate i is name i
-            return sampling.sample_tokens(network, n, seed, temperature, rule.max_len, rule.prefix, rule.min_len).numpy()
+        if not rule.rejects:  # every candidate passes: candidate i is name i, up to the budget
+            count = min(n, rule.budget(n))
+            return sampling.sample_tokens(network, count, seed, temperature, rule.max_len, rule.prefix, rule.min_len).numpy()
         return sampling.sample_constrained(network, n, seed, temperature, rule).numpy()
 
     def _training_tokens(self, novel) -> frozenset | None:

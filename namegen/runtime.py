@@ -113,6 +113,7 @@ class ExportedModel:
         feeds = {"seed": np.array(seed & sampling.SEED_MASK, np.int64), "count": np.array(n, np.int64),
                  "temperature": np.array(temperature, np.float32)}
         if not constraints:
+            sampling.check_max_len(self.max_len, n)  # count x max_len within MAX_CELLS, as with constraints
             return feeds
         if self.rule < 2:
             raise NamegenError(f"{self.path} was exported before namegen had constraints (sampling rule {self.rule}); export it again")

@@ -341,10 +341,10 @@ def page_url(served, model):
 
 @pytest.fixture(scope="module")
 def check(node, page_url):
-    def run(query: dict) -> subprocess.CompletedProcess:
+    def run(query: dict, *options: str) -> subprocess.CompletedProcess:
         url = page_url + ("?" + urlencode(query) if query else "")
         env = {**os.environ, "CHROMIUM": CHROMIUM}
-        return subprocess.run([node, str(WEB_DIR / "check.mjs"), url], capture_output=True, text=True, timeout=90, env=env)
+        return subprocess.run([node, str(WEB_DIR / "check.mjs"), url, *options], capture_output=True, text=True, timeout=90, env=env)
 
     return run
 
@@ -365,6 +365,49 @@ def test_web_shows_errors(check):
     result = check({"model": "no-such-model.onnx"})
     assert result.returncode == 1
     assert "the page shows an error: could not load" in result.stderr and "HTTP 404" in result.stderr
+
+
+def test_web_constraints_from_the_query_and_the_form(check, model):
+    """Query constraints for batches 1 and 2 (More names: the next seed), then the form's values
+    and Generate (the form's seed again) for batch 3."""
+    query = dict(seed=21, count=40, temperature=0.9, **query_of(CONSTRAINT_CASES["prefix-lengths"]))
+    form = dict(seed=8, prefix="", min_len="", max_len="", suffix="a", contains="an", novel="1", distinct="1")
+    result = check(query, *[f"--fill={key}={value}" for key, value in form.items()])
+    assert result.returncode == 0, result.stderr
+    first, second, third = map(json.loads, result.stdout.splitlines())
+    assert first == model.expected(40, 21, 0.9, **CONSTRAINT_CASES["prefix-lengths"])
+    assert second == model.expected(40, 22, 0.9, **CONSTRAINT_CASES["prefix-lengths"])
+    constraints = dict(suffix="a", contains="an", novel=True, distinct=True)
+    assert third == model.expected(40, 8, 0.9, **constraints)
+    for names, rule in ((first, CONSTRAINT_CASES["prefix-lengths"]), (second, CONSTRAINT_CASES["prefix-lengths"]), (third, constraints)):
+        assert len(names) == 40
+        assert_meets(names, rule, model.torch.training_names_)
+
+
+def test_web_warns_in_the_status_line_when_the_budget_runs_out(check, model):
+    constraints = dict(suffix="n", max_candidates=60)
+    result = check(dict(seed=5, count=30, **constraints), "--details")
+    assert result.returncode == 0, result.stderr
+    for k, line in enumerate(result.stdout.splitlines()):
+        shown = json.loads(line)
+        names, short = model.expected_short(30, 5 + k, 1.0, **constraints)
+        assert short and 0 < len(names) < 30
+        assert shown["names"] == names and shown["found"] == str(len(names)) and shown["seed"] == str(5 + k)
+        assert f"Warning: only {len(names)} of 30 names met the constraints" in shown["status"]
+
+
+@pytest.mark.parametrize("query, options, message", [
+    ({"prefix": "é"}, [], "prefix 'é' cannot be drawn: character 'é' in 'é' is not in the model's vocabulary"),
+    ({"min_len": 9, "max_len": 8}, [], "min_len must be an integer from 1 to max_len (8), got '9'"),
+    ({"count": 2_000_000}, [], "count must be an integer from 1 to 1,000,000"),  # max_count, from the model's metadata
+    ({"model": "nameless.onnx", "novel": 1}, [], "novel needs the training names, and"),
+    ({"count": 5}, ["--fill=temperature=0"], "temperature must be a positive number, got '0'"),  # a bad form value
+])
+def test_web_shows_bad_constraint_values(served, check, nameless_export, query, options, message):
+    served.files["/nameless.onnx"] = nameless_export
+    result = check(query, *options)
+    assert result.returncode == 1
+    assert f"the page shows an error: {message}" in result.stderr
 
 
 # ---------------------------------------------------------------------------- every plugin
@@ -392,3 +435,16 @@ def test_web_names_match_python_for_every_plugin(served, check, onnx_export, plu
     first, second = map(json.loads, result.stdout.splitlines())
     assert first == exported.model.sample(100, seed=9, temperature=1.3)
     assert second == exported.model.sample(100, seed=10, temperature=1.3)
+
+
+@pytest.mark.parametrize("plugin", namegen.available())
+def test_web_constraints_match_python_for_every_plugin(served, check, onnx_export, plugin):
+    exported = onnx_export(plugin)
+    served.files[f"/{plugin}.onnx"] = exported.sampler
+    constraints = CONSTRAINT_CASES["all"]
+    result = check({"model": f"{plugin}.onnx", "seed": 17, "count": 20, "temperature": 1.1, **query_of(constraints)})
+    assert result.returncode == 0, result.stderr
+    for k, line in enumerate(result.stdout.splitlines()):
+        names = json.loads(line)
+        assert names == python_sample(exported.runtime, 20, 17 + k, 1.1, **constraints)[0]
+        assert_meets(names, constraints, exported.model.training_names_)

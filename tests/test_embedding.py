@@ -13,6 +13,8 @@ import os
 import shutil
 import subprocess
 import threading
+import warnings
+from collections import Counter
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,6 +25,7 @@ import pytest
 import namegen
 from namegen import runtime
 from namegen.data import split_names
+from namegen.errors import NamegenWarning
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE_DIR, WEB_DIR = ROOT / "examples" / "node", ROOT / "examples" / "web"
@@ -42,9 +45,18 @@ def node() -> str:
     return path
 
 
+def python_sample(sampler, count: int, seed: int, temperature: float = 1.0, **constraints) -> tuple[list[str], bool]:
+    """`sampler.sample(...)`'s names, and whether it warned that fewer names met the constraints."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", NamegenWarning)
+        names = sampler.sample(count, seed=seed, temperature=temperature, **constraints)
+    return names, any(issubclass(w.category, NamegenWarning) for w in caught)
+
+
 @pytest.fixture(scope="module")
 def model(tmp_path_factory, bundled_names):
-    """A small linear model, saved, reloaded and exported; `expected` gives Python's names."""
+    """A small linear model, saved, reloaded and exported; `expected` gives Python's names
+    (`expected_short` also says whether Python warned that the budget ran out)."""
     from namegen.exports.onnx import export
 
     split = split_names(bundled_names[::15], seed=0)
@@ -54,12 +66,55 @@ def model(tmp_path_factory, bundled_names):
     export(torch_model, folder / "model.onnx")
     exported = runtime.load(folder / "model.onnx")
 
-    def expected(count: int, seed: int, temperature: float) -> list[str]:
-        names = exported.sample(count, seed=seed, temperature=temperature)
-        assert torch_model.sample(count, seed=seed, temperature=temperature) == names  # the export is faithful
-        return names
+    def expected_short(count: int, seed: int, temperature: float = 1.0, **constraints) -> tuple[list[str], bool]:
+        names, short = python_sample(exported, count, seed, temperature, **constraints)
+        assert python_sample(torch_model, count, seed, temperature, **constraints) == (names, short)  # the export is faithful
+        return names, short
 
-    return SimpleNamespace(path=folder / "model.onnx", expected=expected)
+    def expected(count: int, seed: int, temperature: float = 1.0, **constraints) -> list[str]:
+        return expected_short(count, seed, temperature, **constraints)[0]
+
+    return SimpleNamespace(path=folder / "model.onnx", folder=folder, torch=torch_model, expected=expected, expected_short=expected_short)
+
+
+@pytest.fixture(scope="module")
+def nameless_export(model):
+    """The linear model exported with training_names=False: `novel` is an error there."""
+    from namegen.exports.onnx import export
+
+    return export(model.torch, model.folder / "nameless.onnx", training_names=False).sampler
+
+
+def cli_options(constraints: dict) -> list[str]:
+    """{"min_len": 4, "novel": True} -> ["--min-len", "4", "--novel"] (generate.mjs's options)."""
+    options = []
+    for key, value in constraints.items():
+        option = "--" + key.replace("_", "-")
+        options += [option] if value is True else [f"{option}={value}"]
+    return options
+
+
+def query_of(constraints: dict) -> dict:
+    """{"novel": True} -> {"novel": 1}: the page's query parameters."""
+    return {key: int(value) if isinstance(value, bool) else value for key, value in constraints.items()}
+
+
+def assert_meets(names: list[str], constraints: dict, training_names=()) -> None:
+    """Each name meets `constraints`: the clients applied them (not only agreed with Python)."""
+    for name in names:
+        assert name.startswith(constraints.get("prefix", "")) and name.endswith(constraints.get("suffix", "")), name
+        assert constraints.get("contains", "") in name, name
+        assert constraints.get("min_len", 1) <= len(name) <= constraints.get("max_len", 10_000), name
+    if constraints.get("novel"):
+        assert not set(names) & set(training_names)
+    if constraints.get("distinct"):
+        assert len(set(names)) == len(names)
+
+
+def rare_letters(model, k: int = 4) -> str:
+    """The `k` rarest characters of the model's training names: as a suffix, no name ends so."""
+    counts = Counter("".join(model.training_names_))
+    return "".join(sorted(counts, key=lambda ch: (counts[ch], ch))[:k])
 
 
 # ---------------------------------------------------------------------------- node
@@ -115,6 +170,124 @@ def test_node_bad_arguments_exit_2(generate, model, args, message):
     assert result.stdout == ""
 
 
+# Sampling rule 2's constraints. Python's names (runtime.load(...).sample, which equals torch's)
+# are the reference; each case also checks that the names meet the constraints, so a client that
+# dropped them could not pass by agreeing with an unconstrained Python.
+CONSTRAINT_CASES = {
+    "prefix-lengths": dict(prefix="ma", min_len=5, max_len=9),
+    "suffix": dict(suffix="a"),
+    "contains": dict(contains="an"),
+    "novel-distinct": dict(novel=True, distinct=True),
+    "all": dict(prefix="a", suffix="a", contains="l", min_len=4, max_len=12, novel=True, distinct=True, max_candidates=50_000),
+}
+
+
+def node_sample(generate, path, count: int, seed: int, temperature: float, constraints: dict) -> subprocess.CompletedProcess:
+    return generate(path, "--count", count, f"--seed={seed}", "--temperature", temperature, "--json", *cli_options(constraints))
+
+
+@pytest.mark.parametrize("case", CONSTRAINT_CASES)
+def test_node_constraints_match_python(generate, model, case):
+    constraints = CONSTRAINT_CASES[case]
+    result = node_sample(generate, model.path, 60, 31, 0.9, constraints)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    names = json.loads(result.stdout)
+    assert names == model.expected(60, 31, 0.9, **constraints)
+    assert len(names) == 60
+    assert_meets(names, constraints, model.torch.training_names_)
+
+
+def test_node_prints_fewer_names_and_a_warning_when_the_budget_runs_out(generate, model):
+    """0 < found < count: the names that passed, in Python's order, then one warning line."""
+    constraints = dict(suffix="n", max_candidates=60)
+    names, short = model.expected_short(30, 5, 1.0, **constraints)
+    assert short and 0 < len(names) < 30  # the case is what it claims to be
+    result = generate(model.path, "--count", 30, "--seed", 5, *cli_options(constraints))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "".join(name + "\n" for name in names)
+    assert result.stderr == (f"generate.mjs: warning: only {len(names)} of 30 names met the constraints within the candidate "
+                             "budget (raise --max-candidates, or loosen the constraints)\n")
+
+
+@pytest.mark.parametrize("plugin", namegen.available())
+@pytest.mark.parametrize("case", [*CONSTRAINT_CASES, "impossible"])
+def test_node_constraints_match_python_for_every_plugin(generate, onnx_export, plugin, case):
+    exported = onnx_export(plugin)
+    # impossible: a suffix of the 4 rarest letters, within the default budget (10,000 candidates)
+    constraints = CONSTRAINT_CASES.get(case) or dict(suffix=rare_letters(exported.model))
+    count = 5 if case == "impossible" else 20
+    names, short = python_sample(exported.runtime, count, 13, 1.1, **constraints)
+    result = node_sample(generate, exported.sampler, count, 13, 1.1, constraints)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == names
+    assert_meets(names, constraints, exported.model.training_names_)
+    assert ("warning: only" in result.stderr) == short == (len(names) < count)
+    if case == "impossible":
+        assert short and f"warning: only {len(names)} of {count} names met the constraints" in result.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--count", "0", "--prefix", "a"], "--count must be an integer from 1 to 1,000,000"),
+    (["--count", "1000001", "--distinct"], "--count must be an integer from 1 to 1,000,000"),
+    (["--temperature", "0", "--prefix", "a"], "--temperature must be a positive number"),
+    (["--temperature", "nan", "--suffix", "a"], "--temperature must be a positive number"),
+    (["--temperature=-1", "--contains", "a"], "--temperature must be a positive number"),
+    (["--prefix", "é"], "--prefix 'é' cannot be drawn: character 'é' in 'é' is not in the model's vocabulary"),
+    (["--prefix", "m.a"], "--prefix 'm.a' cannot be drawn: character '.'"),  # the boundary is never part of a name
+    (["--suffix", "A"], "--suffix 'A' cannot be drawn"),
+    (["--contains", "a b"], "--contains 'a b' cannot be drawn: character ' '"),
+    (["--min-len", "9", "--max-len", "8"], "--min-len must be an integer from 1 to --max-len (8), got '9'"),
+    (["--min-len", "0"], "--min-len must be an integer from 1"),
+    (["--min-len", "x"], "--min-len must be an integer"),
+    (["--prefix", "abc", "--max-len", "3"], "--max-len must be an integer from 4 (longer than the prefix) to 10,000"),
+    (["--max-len", "10001"], "--max-len must be an integer from 1 (longer than the prefix) to 10,000"),
+    (["--count", "1000000", "--max-len", "100"], "--max-len 100 is too long for 1,000,000 names in one call"),
+    (["--max-candidates", "0"], "--max-candidates must be an integer from 1 to 100,000,000"),
+    (["--max-candidates", "100000001"], "--max-candidates must be an integer from 1 to 100,000,000"),
+    (["--novel=1"], "--novel"),  # a flag takes no value
+])
+def test_node_bad_constraints_exit_2(generate, model, args, message):
+    result = generate(model.path, *args)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr and "usage: node generate.mjs" in result.stderr
+    assert result.stdout == ""
+
+
+def test_node_novel_needs_an_export_with_training_names(generate, nameless_export, model):
+    result = generate(nameless_export, "--novel")
+    assert result.returncode == 2 and result.stdout == ""
+    assert "--novel needs the training names" in result.stderr and "holds none" in result.stderr
+    # The rest of rule 2 works on such an export; only its `novel` input is gone.
+    result = node_sample(generate, nameless_export, 20, 3, 1.0, dict(distinct=True, prefix="k"))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == model.expected(20, 3, 1.0, distinct=True, prefix="k")
+
+
+@pytest.fixture(scope="module")
+def relabelled(model, tmp_path_factory):
+    """The linear sampler with its metadata saying another sampling rule (a hand-edited file)."""
+    import onnx
+
+    def write(rule: str):
+        proto = onnx.load(model.path)
+        next(p for p in proto.metadata_props if p.key == "sampling_rule_version").value = rule
+        path = tmp_path_factory.mktemp("relabelled") / f"rule{rule}.onnx"
+        onnx.save(proto, path)
+        return path
+
+    return write
+
+
+def test_node_checks_the_sampling_rule(generate, model, relabelled):
+    rule1 = relabelled("1")  # rule 1 exports have no constraint inputs: sampler.mjs sends none
+    result = generate(rule1, "--count", 30, "--seed", 4, "--json")
+    assert result.returncode == 0 and json.loads(result.stdout) == model.expected(30, 4)
+    result = generate(rule1, "--prefix", "ma")
+    assert result.returncode == 2 and "--prefix needs sampling rule 2" in result.stderr
+    result = generate(relabelled("3"))  # a rule from the future: not this client's to run
+    assert result.returncode == 1 and "uses sampling rule 3" in result.stderr and result.stdout == ""
+
+
 # ---------------------------------------------------------------------------- web
 
 
@@ -168,10 +341,10 @@ def page_url(served, model):
 
 @pytest.fixture(scope="module")
 def check(node, page_url):
-    def run(query: dict) -> subprocess.CompletedProcess:
+    def run(query: dict, *options: str) -> subprocess.CompletedProcess:
         url = page_url + ("?" + urlencode(query) if query else "")
         env = {**os.environ, "CHROMIUM": CHROMIUM}
-        return subprocess.run([node, str(WEB_DIR / "check.mjs"), url], capture_output=True, text=True, timeout=90, env=env)
+        return subprocess.run([node, str(WEB_DIR / "check.mjs"), url, *options], capture_output=True, text=True, timeout=90, env=env)
 
     return run
 
@@ -192,6 +365,49 @@ def test_web_shows_errors(check):
     result = check({"model": "no-such-model.onnx"})
     assert result.returncode == 1
     assert "the page shows an error: could not load" in result.stderr and "HTTP 404" in result.stderr
+
+
+def test_web_constraints_from_the_query_and_the_form(check, model):
+    """Query constraints for batches 1 and 2 (More names: the next seed), then the form's values
+    and Generate (the form's seed again) for batch 3."""
+    query = dict(seed=21, count=40, temperature=0.9, **query_of(CONSTRAINT_CASES["prefix-lengths"]))
+    form = dict(seed=8, prefix="", min_len="", max_len="", suffix="a", contains="an", novel="1", distinct="1")
+    result = check(query, *[f"--fill={key}={value}" for key, value in form.items()])
+    assert result.returncode == 0, result.stderr
+    first, second, third = map(json.loads, result.stdout.splitlines())
+    assert first == model.expected(40, 21, 0.9, **CONSTRAINT_CASES["prefix-lengths"])
+    assert second == model.expected(40, 22, 0.9, **CONSTRAINT_CASES["prefix-lengths"])
+    constraints = dict(suffix="a", contains="an", novel=True, distinct=True)
+    assert third == model.expected(40, 8, 0.9, **constraints)
+    for names, rule in ((first, CONSTRAINT_CASES["prefix-lengths"]), (second, CONSTRAINT_CASES["prefix-lengths"]), (third, constraints)):
+        assert len(names) == 40
+        assert_meets(names, rule, model.torch.training_names_)
+
+
+def test_web_warns_in_the_status_line_when_the_budget_runs_out(check, model):
+    constraints = dict(suffix="n", max_candidates=60)
+    result = check(dict(seed=5, count=30, **constraints), "--details")
+    assert result.returncode == 0, result.stderr
+    for k, line in enumerate(result.stdout.splitlines()):
+        shown = json.loads(line)
+        names, short = model.expected_short(30, 5 + k, 1.0, **constraints)
+        assert short and 0 < len(names) < 30
+        assert shown["names"] == names and shown["found"] == str(len(names)) and shown["seed"] == str(5 + k)
+        assert f"Warning: only {len(names)} of 30 names met the constraints" in shown["status"]
+
+
+@pytest.mark.parametrize("query, options, message", [
+    ({"prefix": "é"}, [], "prefix 'é' cannot be drawn: character 'é' in 'é' is not in the model's vocabulary"),
+    ({"min_len": 9, "max_len": 8}, [], "min_len must be an integer from 1 to max_len (8), got '9'"),
+    ({"count": 2_000_000}, [], "count must be an integer from 1 to 1,000,000"),  # max_count, from the model's metadata
+    ({"model": "nameless.onnx", "novel": 1}, [], "novel needs the training names, and"),
+    ({"count": 5}, ["--fill=temperature=0"], "temperature must be a positive number, got '0'"),  # a bad form value
+])
+def test_web_shows_bad_constraint_values(served, check, nameless_export, query, options, message):
+    served.files["/nameless.onnx"] = nameless_export
+    result = check(query, *options)
+    assert result.returncode == 1
+    assert f"the page shows an error: {message}" in result.stderr
 
 
 # ---------------------------------------------------------------------------- every plugin
@@ -219,3 +435,16 @@ def test_web_names_match_python_for_every_plugin(served, check, onnx_export, plu
     first, second = map(json.loads, result.stdout.splitlines())
     assert first == exported.model.sample(100, seed=9, temperature=1.3)
     assert second == exported.model.sample(100, seed=10, temperature=1.3)
+
+
+@pytest.mark.parametrize("plugin", namegen.available())
+def test_web_constraints_match_python_for_every_plugin(served, check, onnx_export, plugin):
+    exported = onnx_export(plugin)
+    served.files[f"/{plugin}.onnx"] = exported.sampler
+    constraints = CONSTRAINT_CASES["all"]
+    result = check({"model": f"{plugin}.onnx", "seed": 17, "count": 20, "temperature": 1.1, **query_of(constraints)})
+    assert result.returncode == 0, result.stderr
+    for k, line in enumerate(result.stdout.splitlines()):
+        names = json.loads(line)
+        assert names == python_sample(exported.runtime, 20, 17 + k, 1.1, **constraints)[0]
+        assert_meets(names, constraints, exported.model.training_names_)

@@ -2,52 +2,26 @@
 // Generate names from a namegen ONNX sampler with stock onnxruntime-node.
 //
 //   node generate.mjs MODEL.onnx [--count N] [--seed S] [--temperature T] [--json]
+//                     [--prefix P] [--suffix S] [--contains C] [--min-len N] [--max-len N]
+//                     [--novel] [--distinct] [--max-candidates N]
 //
-// The names are exactly those of Python's `runtime.load(MODEL).sample(N, seed=S, temperature=T)`:
-// all of the sampling (network, random numbers, decoding) happens inside the ONNX graph.
+// The names are exactly those of Python's `runtime.load(MODEL).sample(N, seed=S, temperature=T,
+// prefix=P, ...)`: all of the sampling (network, random numbers, decoding, the constraints)
+// happens inside the ONNX graph. ../web/sampler.mjs, shared with the browser page, checks the
+// arguments as Python does and builds the graph's inputs.
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import ort from 'onnxruntime-node';
+import { DEFAULTS, SamplerArgumentError, openSampler, readNames, sampleFeeds, shortMessage } from '../web/sampler.mjs';
 
-const USAGE = 'usage: node generate.mjs MODEL.onnx [--count N] [--seed S] [--temperature T] [--json]';
-const SAMPLING_RULE_VERSION = '1'; // the sampling contract this script was written against
+const USAGE = 'usage: node generate.mjs MODEL.onnx [--count N] [--seed S] [--temperature T] [--json]\n'
+  + '                        [--prefix P] [--suffix S] [--contains C] [--min-len N] [--max-len N]\n'
+  + '                        [--novel] [--distinct] [--max-candidates N]';
 
 class UsageError extends Error {}
 
-// metadata_props of an ONNX file, as {key: value}. onnxruntime's JS API does not expose them, so
-// walk the top level of the ModelProto protobuf: field 14 holds StringStringEntryProto {1: key, 2: value}.
-function onnxMetadata(bytes) {
-  let pos = 0;
-  const varint = () => { // protobuf base-128 varint (a Number: fine for lengths and tags)
-    let value = 0;
-    for (let scale = 1; ; scale *= 128) {
-      const byte = bytes[pos++];
-      value += (byte & 0x7f) * scale;
-      if (byte < 0x80) return value;
-    }
-  };
-  const fields = (end, onString) => { // calls onString(field, bytes) for each length-delimited field
-    while (pos < end) {
-      const tag = varint(), field = Math.floor(tag / 8), wire = tag % 8;
-      if (wire === 0) varint();
-      else if (wire === 1) pos += 8;
-      else if (wire === 5) pos += 4;
-      else if (wire === 2) { const n = varint(); onString(field, pos, pos + n); pos += n; }
-      else throw new Error(`not an ONNX file (protobuf wire type ${wire})`);
-    }
-  };
-  const text = (start, end) => new TextDecoder().decode(bytes.subarray(start, end));
-  const meta = {};
-  fields(bytes.length, (field, start, end) => {
-    if (field !== 14) return;
-    const entry = {};
-    const after = pos; pos = start;
-    fields(end, (f, s, e) => { entry[f] = text(s, e); });
-    pos = after;
-    meta[entry[1] ?? ''] = entry[2] ?? '';
-  });
-  return meta;
-}
+/** How messages name an input: the option that sets it (min_len -> --min-len). @param {string} input */
+const option = (input) => `--${input.replaceAll('_', '-')}`;
 
 function parseCommandLine(argv) {
   let parsed;
@@ -55,9 +29,19 @@ function parseCommandLine(argv) {
     parsed = parseArgs({
       args: argv, allowPositionals: true, strict: true,
       options: {
-        count: { type: 'string', default: '10' },
-        seed: { type: 'string', default: '0' },
-        temperature: { type: 'string', default: '1.0' },
+        // Values stay strings: ../web/sampler.mjs checks them the way Python checks its arguments.
+        count: { type: 'string', default: String(DEFAULTS.count) },
+        seed: { type: 'string', default: String(DEFAULTS.seed) },
+        temperature: { type: 'string', default: DEFAULTS.temperature.toFixed(1) },
+        // The constraints have no defaults here: an option not given is not sent to the graph.
+        prefix: { type: 'string' },
+        suffix: { type: 'string' },
+        contains: { type: 'string' },
+        'min-len': { type: 'string' },
+        'max-len': { type: 'string' },
+        novel: { type: 'boolean' },
+        distinct: { type: 'boolean' },
+        'max-candidates': { type: 'string' },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -68,21 +52,10 @@ function parseCommandLine(argv) {
   const { values, positionals } = parsed;
   if (values.help) return { help: true };
   if (positionals.length !== 1) throw new UsageError(`expected one MODEL.onnx, got ${positionals.length} positional arguments`);
-  if (!/^\d+$/.test(values.count)) throw new UsageError(`--count must be a positive integer, got ${JSON.stringify(values.count)}`);
-  if (!/^-?\d+$/.test(values.seed)) throw new UsageError(`--seed must be an integer, got ${JSON.stringify(values.seed)}`);
-  // Like Python's float32 check: the graph receives a float32, which must be positive and finite.
-  const temperature = Number(values.temperature);
-  const t32 = Math.fround(temperature);
-  if (values.temperature.trim() === '' || !(t32 > 0) || !Number.isFinite(t32)) {
-    throw new UsageError(`--temperature must be a positive number, got ${JSON.stringify(values.temperature)}`);
-  }
-  return {
-    model: positionals[0],
-    count: Number(values.count),
-    seed: BigInt.asUintN(62, BigInt(values.seed)), // seeds are taken modulo 2**62, as in Python
-    temperature: t32,
-    json: values.json,
-  };
+  const { json, help, ...rest } = values;
+  // --min-len -> min_len: sampler.mjs takes Python's argument names.
+  const sample = Object.fromEntries(Object.entries(rest).map(([key, value]) => [key.replaceAll('-', '_'), value]));
+  return { model: positionals[0], json, sample };
 }
 
 async function main() {
@@ -95,26 +68,22 @@ async function main() {
   } catch (err) {
     throw new UsageError(`cannot read ${args.model}: ${err.code ?? err.message}`);
   }
-  const meta = onnxMetadata(bytes);
-  if (meta.namegen_format !== 'namegen-sampler') throw new Error(`${args.model} is not a namegen sampler export`);
-  if (meta.sampling_rule_version !== SAMPLING_RULE_VERSION) {
-    throw new Error(`${args.model} uses sampling rule ${meta.sampling_rule_version}; this script knows ${SAMPLING_RULE_VERSION}`);
-  }
-  const maxCount = Number(meta.max_count);
-  if (!(args.count >= 1 && args.count <= maxCount)) {
-    throw new UsageError(`--count must be an integer from 1 to ${maxCount}, got ${args.count}`);
+  const { info, model } = openSampler(bytes, args.model); // not a sampler, or a rule we do not know: exit 1
+  let request;
+  try {
+    request = sampleFeeds(ort, info, args.sample, { label: option });
+  } catch (err) {
+    throw err instanceof SamplerArgumentError ? new UsageError(err.message) : err;
   }
 
-  // The sampler's inputs are three scalars (shape []): seed and count int64, temperature float32.
-  const session = await ort.InferenceSession.create(bytes);
-  const feeds = {
-    seed: new ort.Tensor('int64', BigInt64Array.from([args.seed]), []),
-    count: new ort.Tensor('int64', BigInt64Array.from([BigInt(args.count)]), []),
-    temperature: new ort.Tensor('float32', Float32Array.from([args.temperature]), []),
-  };
-  const { names } = await session.run(feeds, ['names']); // a string tensor [count]
-  const lines = args.json ? JSON.stringify(names.data) : names.data.join('\n');
-  process.stdout.write(lines + '\n');
+  // `model` takes rule 2's constraints as plain inputs (see openSampler). Log errors only: a
+  // file's overridable initialisers draw a warning each at session creation. One thread is
+  // fastest for the sampler's many small operations (as in Python's runtime.load).
+  const session = await ort.InferenceSession.create(model, { logSeverityLevel: 3, intraOpNumThreads: 1 });
+  const { names, found } = readNames(await session.run(request.feeds, request.fetches));
+  if (args.json) process.stdout.write(JSON.stringify(names) + '\n');
+  else if (names.length) process.stdout.write(names.join('\n') + '\n'); // no names: no lines (one empty name: one empty line)
+  if (found < request.count) console.error(`generate.mjs: warning: ${shortMessage(found, request.count, option)}`);
 }
 
 main().catch((err) => {

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import PowerNorm
+from matplotlib.transforms import Bbox
 from matplotlib.figure import Figure
 
 from .errors import NamegenError
@@ -75,11 +76,13 @@ def check_out(out: Path) -> str:
 
 
 def render(fig: Figure, fmt: str) -> bytes:
-    """The figure as PNG or SVG bytes. Metadata that changes from run to run (the SVG date) is
-    left out, so the same figure gives the same file."""
+    """The figure as PNG or SVG bytes. What would change from run to run (the SVG's date and
+    random ids) is left out or fixed, so the same figure gives the same file."""
+    from matplotlib import rc_context
+
     buffer = io.BytesIO()
     metadata = {"Date": None} if fmt == "svg" else {}
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), rc_context({"svg.hashsalt": "namegen"}):  # SVG ids: fixed, not random
         warnings.filterwarnings("ignore", message="Glyph .* missing from")  # a character no font has draws as a box
         fig.savefig(buffer, format=fmt, dpi=DPI, metadata=metadata)
     return buffer.getvalue()
@@ -251,9 +254,7 @@ def format_value(value: float, what: str) -> str:
 def _colormap(name: str):
     from matplotlib import colormaps
 
-    cmap = colormaps[name].copy()
-    cmap.set_bad("#f0f0f0")  # cells without a value
-    return cmap
+    return colormaps[name].with_extremes(bad="#f0f0f0")  # bad: cells without a value
 
 
 # ---- learning curves -------------------------------------------------------------------------
@@ -391,9 +392,6 @@ def zoo_figure(path: Path, title: str | None = None) -> Figure:
     ys = np.array([row["test_nll"] for row in rows])
     colours = [_colormap("tab10")(i % 10) for i in range(len(rows))]
     ax.scatter(xs, ys, s=60, c=colours, zorder=3, edgecolors="black", linewidths=0.5)
-    for row, x, y in zip(rows, xs, ys):
-        label = row["plugin"] + (f" ({_short_count(row['parameters'])} params)" if row["parameters"] is not None else "")
-        ax.annotate(label, (x, y), xytext=(7, 4), textcoords="offset points", fontsize=10)
     ax.set_xscale("log")
     low, high = xs.min(), xs.max()
     ax.set_xlim(low / 2, high * 4)  # room for the rightmost label
@@ -405,4 +403,42 @@ def zoo_figure(path: Path, title: str | None = None) -> Figure:
     ax.set_title(title or "namegen zoo: quality against fitting cost", fontsize=14)
     if (np.array([row["fit_seconds"] for row in rows]) < MIN_SECONDS).any():
         fig.supxlabel(f"fits recorded as under {MIN_SECONDS:g} s are drawn at {MIN_SECONDS:g} s", fontsize=9, color="#505050")
+    labels = [row["plugin"] + (f" ({_short_count(row['parameters'])} params)" if row["parameters"] is not None else "")
+              for row in rows]
+    _place_labels(fig, ax, labels, xs, ys)
     return fig
+
+
+LABEL_PLACES = [(7, 4, "left"), (7, -14, "left"), (-7, 4, "right"), (-7, -14, "right"),
+                (7, 16, "left"), (-7, 16, "right"), (7, -26, "left"), (-7, -26, "right")]  # offsets in points
+
+
+def _place_labels(fig: Figure, ax, labels: list[str], xs: np.ndarray, ys: np.ndarray) -> None:
+    """Label each point beside it, at the first of LABEL_PLACES where the label stays inside the
+    axes and covers no other label or point (the first place when none is free): plugins with
+    similar cost and quality would otherwise print their names over each other."""
+    fig.draw_without_rendering()  # lay the figure out: label boxes are measured in its final pixels
+    renderer = fig.canvas.get_renderer()
+    inside = ax.get_window_extent(renderer)
+    centres = ax.transData.transform(np.column_stack([xs, ys]))
+    radius = 6  # pixels: a marker and a margin
+    points = [Bbox.from_extents(cx - radius, cy - radius, cx + radius, cy + radius) for cx, cy in centres]
+    placed: list = []
+    for number, (label, x, y) in enumerate(zip(labels, xs, ys)):
+        others = placed + points[:number] + points[number + 1:]
+        for dx, dy, ha in LABEL_PLACES:
+            text = ax.annotate(label, (x, y), xytext=(dx, dy), textcoords="offset points", ha=ha, fontsize=10)
+            text.set_in_layout(False)  # the layout measured above stays valid
+            box = text.get_window_extent(renderer)
+            free = box.x0 >= inside.x0 and box.x1 <= inside.x1 and box.y0 >= inside.y0 and box.y1 <= inside.y1 \
+                and not any(box.overlaps(other) for other in others)
+            if free or (dx, dy, ha) == LABEL_PLACES[-1]:
+                break
+            text.remove()
+        if not free:  # nowhere free: the first place, as a plain label would go
+            text.remove()
+            dx, dy, ha = LABEL_PLACES[0]
+            text = ax.annotate(label, (x, y), xytext=(dx, dy), textcoords="offset points", ha=ha, fontsize=10)
+            text.set_in_layout(False)
+            box = text.get_window_extent(renderer)
+        placed.append(box)

@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -23,6 +24,9 @@ app = typer.Typer(
 )
 export_app = typer.Typer(help="Export a fitted run for use outside Python.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
+plot_app = typer.Typer(help="Draw pictures, PNG or SVG by --out's extension: the bigram heatmap of a run, "
+                            "learning curves of runs, and the zoo's chart.", no_args_is_help=True)
+app.add_typer(plot_app, name="plot")
 
 PluginsDir = Annotated[Optional[Path], typer.Option("--plugins-dir", help="Folder of extra plugins: every .py file in it is imported.")]
 Run = Annotated[Path, typer.Argument(help="Run folder written by `namegen fit`.", show_default=False, metavar="RUN")]
@@ -229,15 +233,7 @@ def evaluate_command(
     if data is not None:
         splits = {"data": datasets.read_names(data, lowercase)}
     else:
-        info = model.training_
-        if "data" not in info:
-            raise NamegenError(f"{run} does not record its training data; pass --data")
-        names = _recorded_names(run, info, "data")
-        if "val_data" in info:
-            splits = {"train": names, "val": _recorded_names(run, info, "val_data")}
-        else:
-            split = datasets.split_names(names, info["split_seed"])
-            splits = {"train": split.train, "val": split.val, "test": split.test}
+        splits = _recorded_splits(run, model.training_)
     scores = {}
     for split_name, names in splits.items():
         if not names:
@@ -248,6 +244,18 @@ def evaluate_command(
             scores[split_name] = model.score(names, unseen_floor)
     emit("split\tnames\tnll_per_char\tperplexity\n" + "".join(
         f"{split_name}\t{score.names}\t{score.nll:.4f}\t{score.perplexity:.3f}\n" for split_name, score in scores.items()))
+
+
+def _recorded_splits(run: Path, info: dict) -> dict[str, list[str]]:
+    """The splits a run was fitted on (train, val and, without --val-data, test), rebuilt from its
+    recorded data file(s) and split seed."""
+    if "data" not in info:
+        raise NamegenError(f"{run} does not record its training data; pass --data")
+    names = _recorded_names(run, info, "data")
+    if "val_data" in info:
+        return {"train": names, "val": _recorded_names(run, info, "val_data")}
+    split = datasets.split_names(names, info["split_seed"])
+    return {"train": split.train, "val": split.val, "test": split.test}
 
 
 def _recorded_names(run: Path, info: dict, key: str) -> list[str]:
@@ -304,6 +312,98 @@ def _held_out_names(model) -> list[str] | None:
     except (NamegenError, KeyError):
         return None
     return names if "val_data" in info else datasets.split_names(names, info.get("split_seed", 42)).test
+
+
+Title = Annotated[Optional[str], typer.Option(help="Title of the picture. [default: says what it shows]", show_default=False)]
+
+
+class XAxis(str, Enum):
+    step = "step"
+    seconds = "seconds"
+
+
+def _picture_path(out: Optional[Path], default: Path) -> Path:
+    out = out or default
+    return out / default.name if out.is_dir() else out
+
+
+def _write_picture(fig, out: Path) -> None:
+    from . import plot
+
+    plot.save(fig, out)
+    width, height = plot.pixel_size(fig)
+    log(f"wrote {out}" + (f" ({width}x{height} px)" if plot.picture_format(out) == "png" else ""))
+    emit(f"{out}\n")
+
+
+@plot_app.command("heatmap")
+def plot_heatmap_command(
+    run: Run,
+    data: Annotated[Optional[str], typer.Option(help="Names whose bigrams are counted (counts model) or whose contexts are averaged over "
+                                                     "(models with more than one character of context). [default: the run's training names]",
+                                                show_default=False)] = None,
+    lowercase: Annotated[bool, typer.Option("--lowercase", help="Lower-case the names of --data.")] = False,
+    out: Annotated[Optional[Path], typer.Option("--out", show_default=False,
+                                                help="Picture to write: .png or .svg (or an existing folder). [default: RUN/heatmap.png]")] = None,
+    title: Title = None,
+    plugins_dir: PluginsDir = None,
+) -> None:
+    """The tutorial's bigram figure: previous character down, next character across ('.' first),
+    each cell labelled with its bigram and its count (counts model) or p(next | previous
+    character) (any other model; averaged over the data's contexts for longer contexts)."""
+    from . import plot
+
+    out = _picture_path(out, run / "heatmap.png")
+    plot.check_out(out)
+    model = _load(run, plugins_dir)
+    names, source = None, None
+    if data is not None:
+        names = datasets.read_names(data, lowercase)
+        source = f"names: {plot.data_name(data)}"
+    elif plot.needs_names(model):
+        names = _recorded_splits(run, model.training_)["train"]
+        source = f"names: the run's training split of {plot.data_name(model.training_['data'])}"
+    if names is not None:
+        known, unknown = model.scorable(names)
+        if unknown:
+            log(f"{len(unknown):,} of {len(names):,} names hold characters the model never saw (e.g. {unknown[0]!r}); they are left out")
+        if not known:
+            raise NamegenError("no name can be used: every one holds a character the model never saw")
+        names = known
+        source += f" ({len(names):,})"
+    _write_picture(plot.heatmap_figure(model, names, title=title, source=source), out)
+
+
+@plot_app.command("curves")
+def plot_curves_command(
+    runs: Annotated[list[Path], typer.Argument(help="Run folders fitted by the shared gradient trainer (they record a loss history).",
+                                               show_default=False, metavar="RUN...")],
+    x: Annotated[XAxis, typer.Option("--x", help="What the x axis counts: optimiser steps or seconds of training.")] = XAxis.step,
+    out: Annotated[Optional[Path], typer.Option("--out", show_default=False,
+                                                help="Picture to write: .png or .svg (or an existing folder). [default: curves.png]")] = None,
+    title: Title = None,
+) -> None:
+    """Learning curves: train and validation NLL of each run at each evaluation, on one chart."""
+    from . import plot
+
+    out = _picture_path(out, Path("curves.png"))
+    plot.check_out(out)
+    _write_picture(plot.curves_figure(runs, x=x.value, title=title), out)
+
+
+@plot_app.command("zoo")
+def plot_zoo_command(
+    leaderboard: Annotated[Path, typer.Argument(help="leaderboard.csv written by `namegen zoo`.", show_default=False, metavar="LEADERBOARD.csv")],
+    out: Annotated[Optional[Path], typer.Option("--out", show_default=False,
+                                                help="Picture to write: .png or .svg (or an existing folder). [default: zoo.png beside the CSV]")] = None,
+    title: Title = None,
+) -> None:
+    """The zoo chart: test NLL against fit seconds (log scale), one labelled point per plugin."""
+    from . import plot
+
+    out = _picture_path(out, leaderboard.parent / "zoo.png")
+    plot.check_out(out)
+    _write_picture(plot.zoo_figure(leaderboard, title=title), out)
 
 
 @app.command("zoo")

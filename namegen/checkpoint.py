@@ -1,6 +1,7 @@
 """Checkpoints: a run folder holds `config.json` and the weights it names, `weights-<sha>.safetensors`.
 
-No pickle: tensors go through safetensors, everything else is JSON. A save is atomic: the
+torch and safetensors are imported by save and load only: reading a config, the file helpers
+and the locks serve the torch-free paths of the CLI. No pickle: tensors go through safetensors, everything else is JSON. A save is atomic: the
 weights go to a new, content-named file first, and config.json, replaced last by a rename, is
 the single switch from the old model to the new; an interrupted save leaves the old model whole.
 config.json records the sha256 of the weights, so a truncated or altered file is caught at load.
@@ -20,11 +21,6 @@ try:
     import fcntl
 except ImportError:  # Windows
     fcntl = None
-
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as load_tensors
-from safetensors.torch import save as save_tensors
 
 from . import __version__, registry
 from .errors import NamegenError
@@ -134,6 +130,9 @@ def save(model, folder: str | Path, force: bool = False) -> Path:
     own names in a folder that already was a namegen run are ever removed (old weights, and the
     temporaries of a killed save). A non-empty folder that is no namegen run is refused unless
     `force`; then nothing in it is removed."""
+    import torch
+    from safetensors.torch import save as save_tensors
+
     folder = Path(folder)
     network = model._fitted()
     check_writable_run_folder(folder, force)
@@ -223,6 +222,9 @@ def _config_problem(config: dict) -> str | None:
 
 def load(folder: str | Path):
     """The model saved in `folder`; its plugin must be available (built in, installed or loaded)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load as load_tensors
+
     folder = Path(folder)
     if not folder.is_dir():
         read_config(folder)  # says what is wrong: no such folder, or no model in it

@@ -72,6 +72,41 @@ def _load(run: Path, plugins_dir: Optional[Path]):
     return load(run)
 
 
+RUN_EXPORT = "model.onnx"  # a run's own export (and model.scorer.onnx), kept by `fit`
+
+
+def _keep_export(model, run: Path, held_out: list[str]) -> None:
+    """Export the run into its own folder, tagged with its weights' sha256, so that `sample`,
+    `score` and `export onnx` can serve it through onnxruntime without importing torch."""
+    from .checkpoint import read_config
+    from .exports.onnx import export
+
+    try:
+        export(model, run / RUN_EXPORT, names=held_out or None, metadata={"run_weights_sha256": read_config(run)["weights_sha256"]})
+    except NamegenError as err:  # e.g. a third-party network the exporter cannot handle: the run works without it
+        log(f"note: no ONNX export kept in the run ({err}); sample and score will use torch")
+
+
+def _run_export(run: Path):
+    """The run's own export as (namegen.runtime model, sampler bytes, scorer bytes) when it was
+    made from the run's current weights, else None (then the caller loads the run with torch,
+    which also reports any problem). Read under the run's shared lock: no save swaps it meanwhile."""
+    from .checkpoint import folder_lock, read_config
+
+    if not (run / RUN_EXPORT).is_file():
+        return None
+    from . import runtime
+
+    try:
+        with folder_lock(run, exclusive=False):
+            weights_sha256 = read_config(run)["weights_sha256"]
+            sampler, scorer = (run / RUN_EXPORT).read_bytes(), runtime.scorer_path(run / RUN_EXPORT).read_bytes()
+        exported = runtime.ExportedModel(run / RUN_EXPORT, sampler_bytes=sampler, scorer_bytes=scorer)
+    except (NamegenError, OSError):
+        return None
+    return (exported, sampler, scorer) if exported.metadata.get("run_weights_sha256") == weights_sha256 else None
+
+
 def _params(pairs: list[str]) -> dict:
     params = {}
     for pair in pairs:
@@ -101,15 +136,7 @@ def plugins_command(plugins_dir: PluginsDir = None) -> None:
     as TSV: name, description, hyper-parameters with their defaults."""
     if plugins_dir:
         registry.load_plugins_dir(plugins_dir)
-    import dataclasses
-
-    rows = []
-    for name in registry.available():
-        cls = registry.get(name)
-        doc = (cls.__doc__ or "").strip().splitlines()
-        defaults = ", ".join(f"{f.name}={getattr(cls.Config(), f.name)!r}" for f in dataclasses.fields(cls.Config))
-        rows.append(f"{name}\t{doc[0] if doc else ''}\t{defaults}\n")
-    emit("".join(rows))
+    emit(registry.listing())
 
 
 @app.command("fit")
@@ -162,6 +189,8 @@ def fit_command(
         if excluded:
             model.training_["test_names_excluded"] = excluded
     model.save(out, force=force)
+    if model.training_.get("stopped") != "interrupted":
+        _keep_export(model, out, split.test)
     if model.training_.get("stopped") == "interrupted":
         raise Interrupted(f"interrupted: saved the best model so far (step {model.training_['best_step']}, "
                           f"val NLL {model.training_['best_nll']:.4f}) to {out}")
@@ -191,7 +220,8 @@ def sample_command(
 
     from .errors import NamegenWarning
 
-    model = _load(run, plugins_dir)
+    own = _run_export(run)
+    model = own[0] if own else _load(run, plugins_dir)  # the same names either way (the export validated itself)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", NamegenWarning)
         names = model.sample(n, seed=seed, temperature=temperature, max_len=max_len, prefix=prefix, suffix=suffix,
@@ -211,8 +241,11 @@ def score_command(
     """Per-name log-likelihood (nats, end token included), NLL per character and perplexity, as TSV."""
     import math
 
-    model = _load(run, plugins_dir)
-    scores = model.log_likelihood(names, unseen_floor)  # before any output: a bad name prints only the error
+    own = _run_export(run) if unseen_floor is None else None
+    if own is not None and all(own[0].vocab.covers(name) for name in names):
+        scores = own[0].log_likelihood(names)  # the scorer: within 1e-4 of torch's (checked when it was exported)
+    else:  # torch also says what to do about a character the model never saw
+        scores = _load(run, plugins_dir).log_likelihood(names, unseen_floor)  # before any output: a bad name prints only the error
     rows = ["name\tlog_likelihood\tnll_per_char\tperplexity\n"]
     for name, ll in zip(names, scores):
         nll = -ll / (len(name) + 1)
@@ -289,16 +322,27 @@ def export_onnx_command(
     plugins_dir: PluginsDir = None,
 ) -> None:
     """Export a run to ONNX: a self-contained sampler, and a scorer beside it."""
-    from .exports.onnx import export
-
-    model = _load(run, plugins_dir)
     default_name = f"{run.resolve().name}.onnx"
     out = out or Path("exports") / default_name
     if out.is_dir():  # `--out exports` or `--out .`: the folder to write into
         out = out / default_name
-    exported = export(model, out, names=_held_out_names(model), training_names=training_names)
-    log(f"validated: {exported.validation.summary()}")
-    for path in exported:
+    own = _run_export(run) if training_names else None
+    if own is not None:  # `fit` exported and validated this very model: copy it (no torch)
+        import json
+
+        from .exports.files import write_export
+        from .exports.validate import Validation
+
+        exported, sampler, scorer = own
+        validation = Validation(**json.loads(exported.metadata["validation"]))
+        write_export(out, sampler, scorer)
+    else:
+        from .exports.onnx import export
+
+        model = _load(run, plugins_dir)
+        validation = export(model, out, names=_held_out_names(model), training_names=training_names).validation
+    log(f"validated: {validation.summary()}")
+    for path in (out, Path(str(out).removesuffix(".onnx") + ".scorer.onnx")):
         log(f"wrote {path}")
     emit(f"{out}\n")
 

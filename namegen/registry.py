@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
 ENTRY_POINT_GROUP = "namegen.plugins"
 BUILTIN_PACKAGE = "namegen.plugins"  # every module in it is a built-in plugin: no hand-kept list
+# The built-ins' `namegen plugins` rows, so that listing them needs no torch import (3 s of a
+# 0.5 s budget). Written by `python -m namegen.registry`; a test fails when it is stale.
+BUILTIN_LISTING = Path(__file__).parent / "plugins" / "_listing.tsv"
 
 _plugins: dict[str, type[NameModel]] = {}
 _discovered = False
@@ -110,6 +113,37 @@ def get(name: str) -> type[NameModel]:
     return _plugins[name]
 
 
+def describe(name: str) -> str:
+    """A plugin's `namegen plugins` row: name, first docstring line, hyper-parameters with defaults (TSV)."""
+    import dataclasses
+
+    cls = get(name)
+    doc = (cls.__doc__ or "").strip().splitlines()
+    defaults = ", ".join(f"{f.name}={getattr(cls.Config(), f.name)!r}" for f in dataclasses.fields(cls.Config))
+    return f"{name}\t{doc[0] if doc else ''}\t{defaults}\n"
+
+
+def listing() -> str:
+    """Every available plugin's row (see `describe`). Only the built-ins, and no installed entry
+    point: the stored listing, without importing a plugin (or torch)."""
+    if not _discovered and not entry_points(group=ENTRY_POINT_GROUP) and BUILTIN_LISTING.is_file():
+        return BUILTIN_LISTING.read_text(encoding="utf-8")
+    return "".join(describe(name) for name in available())
+
+
+def builtin_listing() -> str:
+    """The built-ins' rows, computed (what BUILTIN_LISTING must hold)."""
+    _discover()
+    return "".join(describe(name) for name in available() if _plugins[name].__module__.startswith(BUILTIN_PACKAGE + "."))
+
+
 def create(name: str, **hyperparams) -> NameModel:
     """A new, unfitted model of plugin `name`; unknown hyper-parameters are rejected."""
     return get(name)(**hyperparams)
+
+
+if __name__ == "__main__":  # python -m namegen.registry: rewrite the stored listing of the built-ins
+    from namegen import registry  # this file runs as __main__; the plugins register with the imported module
+
+    registry.BUILTIN_LISTING.write_text(registry.builtin_listing(), encoding="utf-8")
+    print(f"wrote {registry.BUILTIN_LISTING}")

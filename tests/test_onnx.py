@@ -324,7 +324,7 @@ def test_exported_weights_are_the_checkpoint_bytes(plugin, onnx_export, tmp_path
     (weights_file,) = (tmp_path / "run").glob("weights-*.safetensors")
     checkpoint = load_file(weights_file)
     names = checkpoint.pop(TRAINING_NAMES)  # the one tensor beside the network's: the training names, for novel=True
-    assert bytes(names.numpy()).decode().split("\n") == list(exported.model.training_names_)
+    assert names.tobytes().decode().split("\n") == list(exported.model.training_names_)
     state = {k: v.numpy() for k, v in exported.model.network_.state_dict().items()}
     assert set(checkpoint) == set(state)
     for key, tensor in checkpoint.items():

@@ -52,7 +52,7 @@ class TransformerNetwork(nn.Module):
 
     def decode(self, tokens: torch.Tensor, last: bool = False) -> torch.Tensor:
         """int64 [B, T] -> the final features of each position [B, T, width] (of the last one only if `last`)."""
-        leading = ((tokens != 0).cumsum(dim=1) == 0).sum(dim=1, keepdim=True)  # boundary tokens before the name
+        leading = ((tokens != 0).long().cumsum(dim=1) == 0).sum(dim=1, keepdim=True)  # boundary tokens before the name
         index = torch.ones_like(tokens).cumsum(dim=1) - 1  # not arange: its export leaves CastLike nodes onnxruntime warns about
         position = index - (leading - 1).clamp(min=0)  # 0 at the last leading boundary token (or the first token if none)
         read = position >= 0

@@ -2,7 +2,7 @@
 """The zoo leaderboard on ../shared/data/names.txt and on the bundled data, with makemore's
 published figures beside the names.txt table as a labelled reference (not run here).
 
-    python bench/zoo.py [--plugins P,...] [--quick] [--time-limit 10m] [--out DIR] [--plugins-dir DIR]
+    python bench/zoo.py [--plugins P,...] [--datasets names,bundled] [--quick] [--time-limit 10m] [--out DIR] [--plugins-dir DIR]
 
 Each dataset gets one `namegen zoo` (namegen.zoo.run): every plugin fitted with its defaults
 (--quick: its test_hyperparams) on the 80/10/10 split with seed 42, each fit in a process of its
@@ -65,11 +65,14 @@ def main() -> None:
     parser.add_argument("--time-limit", help="per fit by the shared trainer (90s, 10m, 1.5h)")
     parser.add_argument("--out", type=Path, help="keep runs and exports here (DIR/names, DIR/bundled)")
     parser.add_argument("--plugins-dir", type=Path)
+    parser.add_argument("--datasets", default="names,bundled", help="which tables: names (names.txt), bundled, or both")
     args = parser.parse_args()
     time_limit = parse_duration(args.time_limit) if args.time_limit else None
     with tempfile.TemporaryDirectory(prefix="namegen-zoo-") as scratch:
         root = args.out or Path(scratch)
         for label, data, folder in (("names.txt", NAMES_TXT, "names"), ("bundled data", "bundled", "bundled")):
+            if folder not in args.datasets.split(","):
+                continue
             if data != "bundled" and not Path(data).is_file():
                 print(f"## {label}\n\nSkipped: the benchmark corpus {data} is absent (it is never copied into the repo).\n",
                       flush=True)

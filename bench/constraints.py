@@ -88,10 +88,31 @@ def filter_loop(rt, count: int, per_call: int, test) -> callable:
     return call
 
 
+def promoted(path: Path) -> tuple[Path, dict]:
+    """A copy of the sampler whose optional inputs are plain inputs, and their defaults:
+    onnxruntime-node ignores feeds of initialisers (see README, "In other languages"), so the
+    Node figures use what the JS clients do."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(path)
+    inputs = {i.name for i in model.graph.input}
+    defaults = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer if i.name in inputs}
+    kept = [i for i in model.graph.initializer if i.name not in inputs]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(kept)
+    copy = path.with_name(path.stem + ".promoted.onnx")
+    onnx.save(model, copy)
+    return copy, defaults
+
+
 def node_seconds(path: Path, feeds: dict, seconds: float) -> float | None:
     node, modules = shutil.which("node"), ROOT / "examples" / "node" / "node_modules"
     if node is None or not (modules / "onnxruntime-node").is_dir():
         return None
+    path, defaults = promoted(path)
+    feeds = {**{key: ["int64", value.tolist()] if value.dtype == np.int64 else ["bool", bool(value)]
+                for key, value in defaults.items()}, **feeds}
     script = ROOT / "examples" / "node" / ".bench_constraints.mjs"  # beside node_modules, so the import resolves
     script.write_text(NODE_TIMER)
     try:

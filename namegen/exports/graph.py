@@ -42,10 +42,11 @@ class Graph:
 
     def __init__(self, prefix: str):
         self.prefix, self.nodes, self.count = prefix, [], 0
+        self.constants: dict[tuple, str] = {}
 
-    def name(self, hint: str = "") -> str:
-        """A fresh value name. Numbered only, not spelled after `hint`: names were a third of
-        the sampler file (a 634-node graph); what a value is shows in its node's op type."""
+    def name(self) -> str:
+        """A fresh value name. Numbered, not spelled out: names were a third of the sampler
+        file (a 634-node graph); what a value is shows in its node's op type."""
         self.count += 1
         return f"{self.prefix}{self.count}"
 
@@ -57,8 +58,13 @@ class Graph:
         return outs[0] if outputs == 1 else outs
 
     def const(self, value, dtype) -> str:
-        """A constant as a Constant node (usable in any graph, subgraphs included)."""
-        return self.op("Constant", value=numpy_helper.from_array(np.asarray(value, dtype=dtype), self.name()))
+        """A constant as a Constant node (usable in any graph, subgraphs included); one node per
+        distinct constant in this graph."""
+        array = np.asarray(value, dtype=dtype)
+        key = (array.dtype.str, array.shape, array.tobytes())
+        if key not in self.constants:
+            self.constants[key] = self.op("Constant", value=numpy_helper.from_array(array))
+        return self.constants[key]
 
     def i64(self, value) -> str:
         return self.const(value, np.int64)
@@ -131,7 +137,10 @@ def splice(network: onnx.ModelProto, g: Graph, context: str, outer: list, tag: s
 
     Initializers keep their state-dict names under `tag/` and go to `outer` (the main graph),
     so a Loop body can read them from the enclosing scope and the exported weights are the
-    checkpoint's tensors, byte for byte. Every other value gets a prefix of its own.
+    checkpoint's tensors, byte for byte. Every other value is numbered by `g`, the nodes lose
+    their names (torch.onnx's spelled-out names, "/cell/Gemm_3_output_0", were two thirds of
+    an rnn sampler's bytes), and equal Constant nodes become one (an unrolled network repeats
+    its constants at every position).
     """
     graph = network.graph
     rename = {graph.input[0].name: context}
@@ -142,16 +151,18 @@ def splice(network: onnx.ModelProto, g: Graph, context: str, outer: list, tag: s
             weight.CopyFrom(init)
             weight.name = rename[init.name]
             outer.append(weight)
-    inner = g.name() + "/"
-    for node in graph.node:
-        for out in node.output:
-            if out:
-                rename.setdefault(out, inner + out)
-    for number, node in enumerate(graph.node):
+    for node in graph.node:  # in topological order, as torch.onnx writes them
+        if node.op_type == "Constant" and [a.name for a in node.attribute] == ["value"]:
+            value = numpy_helper.to_array(node.attribute[0].t)
+            rename[node.output[0]] = g.const(value, value.dtype)
+            continue
         spliced = onnx.NodeProto()
         spliced.CopyFrom(node)
-        spliced.name = f"{inner}{number}/{node.name}"
+        spliced.name = ""
         spliced.input[:] = [rename.get(i, i) if i else i for i in node.input]
+        for out in node.output:
+            if out:
+                rename[out] = g.name()
         spliced.output[:] = [rename[o] if o else o for o in node.output]
         g.nodes.append(spliced)
     return rename[graph.output[0].name]

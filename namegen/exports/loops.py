@@ -230,7 +230,7 @@ def network_loop(g: Graph, call: Call, batch: Batch) -> str:
     """
     V, bs = call.vocab_size, call.block_size
     context0 = g.op("Expand", g.op("Unsqueeze", call.context0, g.i64([0])), g.op("Concat", g.op("Shape", batch.index), g.i64([bs]), axis=0))
-    b = LoopBody("stepwise/", carried={"alive": GOING, "keys": GOING, "context": Type(TensorProto.INT64, ["alive", bs])},
+    b = LoopBody("net/", carried={"alive": GOING, "keys": GOING, "context": Type(TensorProto.INT64, ["alive", bs])},
                  scans={"column": COLUMN})
     step = step_of(b, call)
     context = b["context"]

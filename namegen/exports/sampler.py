@@ -71,10 +71,12 @@ def plan_for(vocab_size: int, block_size: int, table_limit: int | None = None) -
     """The plan for a model's sizes (`table_limit`: TABLE_LIMIT unless given; 0: never tabulate)."""
     contexts = vocab_size**block_size
     if contexts > (TABLE_LIMIT if table_limit is None else table_limit):
-        return Plan(contexts, None)
-    if contexts <= ALWAYS_TABLE:
-        return Plan(contexts, 0)
-    return Plan(contexts, -(-contexts // TABLE_PAYOFF))  # count * TABLE_PAYOFF >= contexts
+        tabulate_from = None
+    elif contexts <= ALWAYS_TABLE:
+        tabulate_from = 0
+    else:
+        tabulate_from = -(-contexts // TABLE_PAYOFF)  # count * TABLE_PAYOFF >= contexts
+    return Plan(contexts, tabulate_from, dense_up_to=FEW_NAMES, simple_join_up_to=FEW_NAMES)
 
 
 def constraint_inputs(model, training_names) -> list[tuple[str, np.ndarray]]:

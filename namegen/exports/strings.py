@@ -60,7 +60,7 @@ def empty_strings(g: Graph, like: str) -> str:
     return g.op("LabelEncoder", like, domain="ai.onnx.ml", keys_int64s=[-1], values_strings=["-"], default_string="")
 
 
-def join_simple(g: Graph, rows: str, chars: tuple[str, ...], name: str | None = None) -> str:
+def join_simple(g: Graph, rows: str, chars: tuple[str, ...]) -> str:
     """Few names: spell every chunk of every name up front, then join the chunk columns:
 
         pieces = spell(chunk_keys(rows))                  # [count, chunks] strings
@@ -75,10 +75,10 @@ def join_simple(g: Graph, rows: str, chars: tuple[str, ...], name: str | None = 
     column = j.op("Squeeze", j.op("Slice", pieces, at, j.op("Add", at, j.i64([1])), j.i64([1])), j.i64([1]))
     j.finish(None, {"text": j.op("StringConcat", j["text"], column)})
     empty = empty_strings(g, g.op("Squeeze", g.op("Slice", keyed, g.i64([0]), g.i64([1]), g.i64([1])), g.i64([1])))  # [count]
-    return g.loop(j, g.op("Squeeze", chunks, g.i64([0])), "", {"text": empty}, names={"text": name} if name else None)["text"]
+    return g.loop(j, g.op("Squeeze", chunks, g.i64([0])), "", {"text": empty})["text"]
 
 
-def join_sorted(g: Graph, rows: str, chars: tuple[str, ...], name: str | None = None) -> str:
+def join_sorted(g: Graph, rows: str, chars: tuple[str, ...]) -> str:
     """Many names: work in proportion to the characters, not to count x the longest name.
 
         order = names by length, longest first; keys = chunk_keys(rows[order])
@@ -110,4 +110,4 @@ def join_sorted(g: Graph, rows: str, chars: tuple[str, ...], name: str | None = 
     built = g.loop(j, g.op("Squeeze", chunks, g.i64([0])), "", {"suffix": g.op("Slice", empty, g.i64([0]), g.i64([0]), g.i64([0]))})["suffix"]
     in_order = g.op("Concat", built, g.op("Slice", empty, g.op("Shape", built), count, g.i64([0])), axis=0)
     # back to sampling order: order[r] takes sorted name r
-    return g.op("ScatterElements", empty, order, in_order, axis=0, **({"name": name} if name else {}))
+    return g.op("ScatterElements", empty, order, in_order, axis=0)

@@ -20,7 +20,7 @@ from ..runtime import SAMPLER_FORMAT
 from .graph import INT64, INT64_MAX, Graph, LoopBody, Type, if_op, info, make_model, metadata
 from .loops import ROWS, TOKEN_TYPE, Batch, Call, Tables, dense_loop, network_loop, search_loop, tabulate
 from .rule import mix, seed_key
-from .strings import join_simple, join_sorted
+from .strings import join_simple, join_sorted, name_lengths
 
 FEW_NAMES = 32  # batches of up to this many candidates take the dense loop and the simple join
 ALWAYS_TABLE = 1024  # up to this many contexts, tabulating the network always pays
@@ -118,17 +118,20 @@ def tables_for(g: Graph, call: Call, plan: Plan) -> tuple[Tables | None, str | N
     return Tables(*tables), tabulating
 
 
+def tabulated_rows(g: Graph, call: Call, batch: Batch, size: str, plan: Plan, tables: Tables) -> list[str]:
+    """The batch's rows from the tables: the dense loop for small batches, else the search loop."""
+    dense = g.op("LessOrEqual", size, g.i64(plan.dense_up_to))
+    return if_op(g, dense, lambda b: [dense_loop(b, call, batch, tables)], lambda b: [search_loop(b, call, batch, tables)], [ROWS])
+
+
 def draw_rows(g: Graph, call: Call, batch: Batch, size: str, plan: Plan, tables: Tables | None, tabulating: str | None) -> str:
     """The batch's rows [batch, max_len], by the step loop the plan gives."""
-    def tabulated(b: Graph) -> list[str]:
-        dense = b.op("LessOrEqual", size, b.i64(plan.dense_up_to))
-        return if_op(b, dense, lambda d: [dense_loop(d, call, batch, tables)], lambda s: [search_loop(s, call, batch, tables)], [ROWS])
-
     if tables is None:
         return network_loop(g, call, batch)
     if tabulating is None:
-        return tabulated(g)[0]
-    return if_op(g, tabulating, tabulated, lambda s: [network_loop(s, call, batch)], [ROWS])[0]
+        return tabulated_rows(g, call, batch, size, plan, tables)[0]
+    return if_op(g, tabulating, lambda b: tabulated_rows(b, call, batch, size, plan, tables),
+                 lambda b: [network_loop(b, call, batch)], [ROWS])[0]
 
 
 def candidate_budget(g: Graph, call: Call, training_names) -> tuple[str, str]:
@@ -148,12 +151,10 @@ def candidate_budget(g: Graph, call: Call, training_names) -> tuple[str, str]:
     return budget, g.op("Max", g.op("Div", g.i64(sampling.MAX_CELLS), cells), g.i64(1))
 
 
-def candidate_tests(g: Graph, call: Call, batch: Batch, rows: str, names: str, training_names) -> str:
+def candidate_tests(g: Graph, call: Call, batch: Batch, rows: str, lengths: str, names: str, training_names) -> str:
     """Rule 2's tests of each candidate on its own, [batch] bool: it ends with `suffix`, holds
     `contains`, and (with `novel`) is not a training name. Empty suffix and contains pass all."""
     rows = g.op("Cast", rows, to=TensorProto.INT64)
-    zero_column = g.op("Expand", g.i64([[0]]), g.op("Concat", g.op("Shape", batch.index), g.i64([1]), axis=0))
-    lengths = g.op("ArgMin", g.op("Concat", rows, zero_column, axis=1), axis=1, keepdims=0)  # the first 0 ends the name
     # A suffix or contains longer than any name never matches; cutting it to MAX_LEN + 1 keeps that and bounds the work.
     suffix = g.op("Slice", "suffix", g.i64([-(sampling.MAX_LEN + 1)]), g.i64([INT64_MAX]))
     contains = g.op("Slice", "contains", g.i64([0]), g.i64([sampling.MAX_LEN + 1]))
@@ -204,9 +205,11 @@ def candidate_batches(g: Graph, call: Call, plan: Plan, chars: tuple[str, ...], 
     size = o.op("Max", o.op("Min", o.op("Min", o["size"], o.op("Sub", budget, o["start"])), cap), o.i64(1))
     batch = Batch.build(o, call, o["start"], size)
     rows = draw_rows(o, call, batch, size, plan, tables, tabulating)
+    lengths = name_lengths(o, rows)
     simple = o.op("LessOrEqual", size, o.i64(plan.simple_join_up_to))
-    (names,) = if_op(o, simple, lambda b: [join_simple(b, rows, chars)], lambda b: [join_sorted(b, rows, chars)], [Type(TensorProto.STRING, ["batch"])])
-    passing = o.op("Squeeze", o.op("NonZero", candidate_tests(o, call, batch, rows, names, training_names)), o.i64([0]))
+    (names,) = if_op(o, simple, lambda b: [join_simple(b, rows, lengths, chars)], lambda b: [join_sorted(b, rows, lengths, chars)],
+                     [Type(TensorProto.STRING, ["batch"])])
+    passing = o.op("Squeeze", o.op("NonZero", candidate_tests(o, call, batch, rows, lengths, names, training_names)), o.i64([0]))
     rows, names = o.op("Gather", rows, passing, axis=0), o.op("Gather", names, passing, axis=0)
     accepted = o.op("Size", o["names"])
 

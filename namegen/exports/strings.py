@@ -60,28 +60,40 @@ def empty_strings(g: Graph, like: str) -> str:
     return g.op("LabelEncoder", like, domain="ai.onnx.ml", keys_int64s=[-1], values_strings=["-"], default_string="")
 
 
-def join_simple(g: Graph, rows: str, chars: tuple[str, ...]) -> str:
+def name_lengths(g: Graph, rows: str) -> str:
+    """[batch] int64 lengths of token rows [batch, max_len] (TOKEN_TYPE): the first 0 ends a name."""
+    end_column = g.op("ConstantOfShape", g.op("Concat", g.op("Shape", rows, start=0, end=1), g.i64([1]), axis=0),
+                      value=numpy_helper.from_array(np.zeros(1, np.uint8)))
+    return g.op("ArgMin", g.op("Concat", rows, end_column, axis=1), axis=1, keepdims=0)
+
+
+def up_to_longest(g: Graph, rows: str, lengths: str) -> str:
+    """rows[:, :max(lengths)]: the columns past every name's end spell nothing."""
+    longest = g.op("ReduceMax", g.op("Concat", lengths, g.i64([0]), axis=0), keepdims=1)
+    return g.op("Slice", rows, g.i64([0]), longest, g.i64([1]))
+
+
+def join_simple(g: Graph, rows: str, lengths: str, chars: tuple[str, ...]) -> str:
     """Few names: spell every chunk of every name up front, then join the chunk columns:
 
-        pieces = spell(chunk_keys(rows))                  # [count, chunks] strings
+        pieces = spell(chunk_keys(rows[:, :max(lengths)]))     # [count, chunks] strings
         text = [""] * count
         for c in 0 .. chunks - 1:
             text = text + pieces[:, c]
     """
-    keyed, chunks = chunk_keys(g, rows, chars)
+    keyed, chunks = chunk_keys(g, up_to_longest(g, rows, lengths), chars)
     pieces = spell(g, keyed, chars)
     j = LoopBody("simple/", carried={"text": STRINGS})
     at = j.op("Unsqueeze", j.iteration, j.i64([0]))
     column = j.op("Squeeze", j.op("Slice", pieces, at, j.op("Add", at, j.i64([1])), j.i64([1])), j.i64([1]))
     j.finish(None, {"text": j.op("StringConcat", j["text"], column)})
-    empty = empty_strings(g, g.op("Squeeze", g.op("Slice", keyed, g.i64([0]), g.i64([1]), g.i64([1])), g.i64([1])))  # [count]
-    return g.loop(j, g.op("Squeeze", chunks, g.i64([0])), "", {"text": empty})["text"]
+    return g.loop(j, g.op("Squeeze", chunks, g.i64([0])), "", {"text": empty_strings(g, lengths)})["text"]
 
 
-def join_sorted(g: Graph, rows: str, chars: tuple[str, ...]) -> str:
+def join_sorted(g: Graph, rows: str, lengths: str, chars: tuple[str, ...]) -> str:
     """Many names: work in proportion to the characters, not to count x the longest name.
 
-        order = names by length, longest first; keys = chunk_keys(rows[order])
+        order = names by length, longest first; keys = chunk_keys(rows[order, :max(lengths)])
         reach[c] = how many names are longer than c * k  (they are a prefix of `order`)
         suffix = []                                        # grows to the names reaching chunk c
         for c in chunks - 1 .. 0:
@@ -89,11 +101,9 @@ def join_sorted(g: Graph, rows: str, chars: tuple[str, ...]) -> str:
         names[order] = suffix ++ [""] * (count - len(suffix))
     """
     k, _, _, _ = spelling(chars)
-    count = g.op("Shape", rows, start=0, end=1)
-    end_column = g.op("ConstantOfShape", g.op("Concat", count, g.i64([1]), axis=0), value=numpy_helper.from_array(np.zeros(1, np.uint8)))
-    lengths = g.op("ArgMin", g.op("Concat", rows, end_column, axis=1), axis=1, keepdims=0)  # the first 0 ends the name
+    count = g.op("Shape", lengths)
     sorted_lengths, order = g.op("TopK", lengths, count, outputs=2, largest=1, sorted=1)
-    keyed, chunks = chunk_keys(g, g.op("Gather", rows, order, axis=0), chars)
+    keyed, chunks = chunk_keys(g, up_to_longest(g, g.op("Gather", rows, order, axis=0), lengths), chars)
     chunk_starts = g.op("Mul", g.op("Range", g.i64(0), g.op("Squeeze", chunks, g.i64([0])), g.i64(1)), g.i64(k))
     reach = g.op("ReduceSum", g.op("Cast", g.op("Greater", g.op("Unsqueeze", sorted_lengths, g.i64([0])),
                                                  g.op("Unsqueeze", chunk_starts, g.i64([1]))), to=TensorProto.INT64),

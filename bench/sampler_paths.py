@@ -51,14 +51,19 @@ def call(sess: ort.InferenceSession, count: int, seed: int) -> np.ndarray:
     return sess.run(["names"], feeds)[0]
 
 
-def median_ms(sess: ort.InferenceSession, count: int, seconds: float, least: int = 5) -> float:
-    call(sess, count, 0)  # warm up
-    times, started = [], time.perf_counter()
-    while len(times) < least or time.perf_counter() - started < seconds:
-        t = time.perf_counter()
-        call(sess, count, len(times) + 1)
-        times.append(time.perf_counter() - t)
-    return 1000 * float(np.median(times))
+def medians_ms(sessions: list[ort.InferenceSession], count: int, seconds: float, least: int = 5) -> list[float]:
+    """Milliseconds per call of each session at the median call. The sessions take turns, so
+    that a load that comes and goes on the machine weighs on each alike."""
+    for sess in sessions:
+        call(sess, count, 0)  # warm up
+    times: list[list[float]] = [[] for _ in sessions]
+    started = time.perf_counter()
+    while len(times[0]) < least or time.perf_counter() - started < seconds * len(sessions):
+        for sess, spent in zip(sessions, times):
+            t = time.perf_counter()
+            call(sess, count, len(spent) + 1)
+            spent.append(time.perf_counter() - t)
+    return [1000 * float(np.median(spent)) for spent in times]
 
 
 def compare(title: str, model, network, first: tuple[str, Plan], second: tuple[str, Plan], counts, seconds: float) -> list[str]:
@@ -69,8 +74,7 @@ def compare(title: str, model, network, first: tuple[str, Plan], second: tuple[s
     for count in counts:
         if call(a, count, 12345).tolist() != call(b, count, 12345).tolist():
             raise SystemExit(f"{title}: {name_a} and {name_b} disagree at count {count}")
-        ms_a = median_ms(a, count, seconds, least=3 if count >= 100_000 else 5)
-        ms_b = median_ms(b, count, seconds, least=3 if count >= 100_000 else 5)
+        ms_a, ms_b = medians_ms([a, b], count, seconds, least=3 if count >= 100_000 else 5)
         rows.append(f"| {title} | {count:,} | {name_a} {ms_a:.3g} ms | {name_b} {ms_b:.3g} ms | {ms_b / ms_a:.2f} |")
         print(rows[-1], flush=True)
     return rows

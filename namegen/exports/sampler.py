@@ -20,7 +20,7 @@ from ..runtime import SAMPLER_FORMAT
 from .graph import INT64, INT64_MAX, Graph, LoopBody, Type, if_op, info, make_model, metadata
 from .loops import ROWS, TOKEN_TYPE, Batch, Call, Tables, dense_loop, network_loop, search_loop, tabulate
 from .rule import mix, seed_key
-from .strings import join_simple, join_sorted, name_lengths
+from .strings import join, name_lengths
 
 FEW_NAMES = 32  # batches of up to this many candidates take the dense loop and the simple join
 ALWAYS_TABLE = 1024  # up to this many contexts, tabulating the network always pays
@@ -207,8 +207,7 @@ def candidate_batches(g: Graph, call: Call, plan: Plan, chars: tuple[str, ...], 
     rows = draw_rows(o, call, batch, size, plan, tables, tabulating)
     lengths = name_lengths(o, rows)
     simple = o.op("LessOrEqual", size, o.i64(plan.simple_join_up_to))
-    (names,) = if_op(o, simple, lambda b: [join_simple(b, rows, lengths, chars)], lambda b: [join_sorted(b, rows, lengths, chars)],
-                     [Type(TensorProto.STRING, ["batch"])])
+    names = join(o, rows, lengths, simple, chars)
     passing = o.op("Squeeze", o.op("NonZero", candidate_tests(o, call, batch, rows, lengths, names, training_names)), o.i64([0]))
     rows, names = o.op("Gather", rows, passing, axis=0), o.op("Gather", names, passing, axis=0)
     accepted = o.op("Size", o["names"])

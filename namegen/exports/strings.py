@@ -15,7 +15,7 @@ import itertools
 import numpy as np
 from onnx import TensorProto, numpy_helper
 
-from .graph import Graph, LoopBody, Type
+from .graph import Graph, LoopBody, Type, if_op
 
 # LabelEncoder entries at most: each lookup spells k tokens, V**k <= this. 1,000 (k = 2 for 27
 # tokens): names 3-8% slower to spell than with k = 3 (19,683 entries), for a sampler of 48 KB
@@ -73,51 +73,79 @@ def up_to_longest(g: Graph, rows: str, lengths: str) -> str:
     return g.op("Slice", rows, g.i64([0]), longest, g.i64([1]))
 
 
-def join_simple(g: Graph, rows: str, lengths: str, chars: tuple[str, ...]) -> str:
-    """Few names: spell every chunk of every name up front, then join the chunk columns:
+def join(g: Graph, rows: str, lengths: str, simple: str, chars: tuple[str, ...]) -> str:
+    """The names of token rows [count, max_len] (TOKEN_TYPE) with `lengths` [count]: the simple
+    join where the bool `simple` holds, else the sorted join. Between choosing the layout of the
+    chunk keys and joining, the pieces are spelled by one LabelEncoder, so that the file holds
+    the spelling table once:
 
-        pieces = spell(chunk_keys(rows[:, :max(lengths)]))     # [count, chunks] strings
+        keys, order, reach = simple_layout(rows) if simple else sorted_layout(rows)
+        pieces = spell(keys)
+        names = join_columns(pieces) if simple else join_sorted(pieces, order, reach)
+    """
+    layout = [Type(TensorProto.INT64, None), Type(TensorProto.INT64, ["order"]), Type(TensorProto.INT64, ["reach"])]
+    keys, order, reach = if_op(g, simple, lambda b: simple_layout(b, rows, lengths, chars), lambda b: sorted_layout(b, rows, lengths, chars), layout)
+    pieces = spell(g, keys, chars)
+    return if_op(g, simple, lambda b: [join_columns(b, pieces, lengths)], lambda b: [join_sorted(b, pieces, order, reach, lengths)],
+                 [Type(TensorProto.STRING, ["batch"])])[0]
+
+
+def simple_layout(g: Graph, rows: str, lengths: str, chars: tuple[str, ...]) -> list[str]:
+    """Few names: the keys of every chunk of every name, [count, chunks] (order and reach unused)."""
+    keyed, _ = chunk_keys(g, up_to_longest(g, rows, lengths), chars)
+    return [keyed, g.i64(np.zeros(0, np.int64)), g.i64(np.zeros(0, np.int64))]
+
+
+def join_columns(g: Graph, pieces: str, lengths: str) -> str:
+    """Few names: join the chunk columns of the spelled pieces [count, chunks], left to right:
+
         text = [""] * count
         for c in 0 .. chunks - 1:
             text = text + pieces[:, c]
     """
-    keyed, chunks = chunk_keys(g, up_to_longest(g, rows, lengths), chars)
-    pieces = spell(g, keyed, chars)
     j = LoopBody("simple/", carried={"text": STRINGS})
     at = j.op("Unsqueeze", j.iteration, j.i64([0]))
     column = j.op("Squeeze", j.op("Slice", pieces, at, j.op("Add", at, j.i64([1])), j.i64([1])), j.i64([1]))
     j.finish(None, {"text": j.op("StringConcat", j["text"], column)})
-    return g.loop(j, g.op("Squeeze", chunks, g.i64([0])), "", {"text": empty_strings(g, lengths)})["text"]
+    chunks = g.op("Squeeze", g.op("Shape", pieces, start=1, end=2), g.i64([0]))
+    return g.loop(j, chunks, "", {"text": empty_strings(g, lengths)})["text"]
 
 
-def join_sorted(g: Graph, rows: str, lengths: str, chars: tuple[str, ...]) -> str:
-    """Many names: work in proportion to the characters, not to count x the longest name.
+def sorted_layout(g: Graph, rows: str, lengths: str, chars: tuple[str, ...]) -> list[str]:
+    """Many names: only the chunks that hold characters, by chunk, longest names first:
 
         order = names by length, longest first; keys = chunk_keys(rows[order, :max(lengths)])
-        reach[c] = how many names are longer than c * k  (they are a prefix of `order`)
-        suffix = []                                        # grows to the names reaching chunk c
-        for c in chunks - 1 .. 0:
-            suffix = spell(keys[:reach[c], c]) + (suffix ++ [""] * (reach[c] - len(suffix)))
-        names[order] = suffix ++ [""] * (count - len(suffix))
+        reach[c] = how many names are longer than c * k     (they are the first reach[c] of `order`)
+        flat = keys[:reach[0], 0] ++ keys[:reach[1], 1] ++ ...
     """
     k, _, _, _ = spelling(chars)
-    count = g.op("Shape", lengths)
-    sorted_lengths, order = g.op("TopK", lengths, count, outputs=2, largest=1, sorted=1)
+    sorted_lengths, order = g.op("TopK", lengths, g.op("Shape", lengths), outputs=2, largest=1, sorted=1)
     keyed, chunks = chunk_keys(g, up_to_longest(g, g.op("Gather", rows, order, axis=0), lengths), chars)
     chunk_starts = g.op("Mul", g.op("Range", g.i64(0), g.op("Squeeze", chunks, g.i64([0])), g.i64(1)), g.i64(k))
-    reach = g.op("ReduceSum", g.op("Cast", g.op("Greater", g.op("Unsqueeze", sorted_lengths, g.i64([0])),
-                                                 g.op("Unsqueeze", chunk_starts, g.i64([1]))), to=TensorProto.INT64),
-                 g.i64([1]), keepdims=1)  # [chunks, 1]: how many names reach each chunk
-    empty = empty_strings(g, lengths)
+    reached = g.op("Greater", g.op("Unsqueeze", sorted_lengths, g.i64([0])), g.op("Unsqueeze", chunk_starts, g.i64([1])))  # [chunks, count]
+    reach = g.op("ReduceSum", g.op("Cast", reached, to=TensorProto.INT64), g.i64([1]), keepdims=0)
+    flat = g.op("Compress", g.op("Transpose", keyed, perm=[1, 0]), g.op("Reshape", reached, g.i64([-1])))  # chunk by chunk
+    return [flat, order, reach]
 
+
+def join_sorted(g: Graph, pieces: str, order: str, reach: str, lengths: str) -> str:
+    """Many names: work in proportion to the characters, not to count x the longest name. The
+    names are built from their last chunk back; chunk c only touches the reach[c] names that
+    reach it, a prefix of the sorted order:
+
+        ends = cumsum(reach); suffix = []
+        for c in chunks - 1 .. 0:
+            suffix = pieces[ends[c] - reach[c] : ends[c]] + (suffix ++ [""] * (reach[c] - len(suffix)))
+        names[order] = suffix ++ [""] * (count - len(suffix))
+    """
+    empty = empty_strings(g, lengths)
+    ends = g.op("CumSum", reach, g.i64(0))
+    chunks = g.op("Shape", reach)
     j = LoopBody("sorted/", carried={"suffix": STRINGS})
-    chunk = j.op("Unsqueeze", j.op("Sub", j.op("Sub", j.op("Squeeze", chunks, j.i64([0])), j.iteration), j.i64(1)), j.i64([0]))  # last first
-    reached = j.op("Squeeze", j.op("Slice", reach, chunk, j.op("Add", chunk, j.i64([1]))), j.i64([0]))  # [1]
-    piece_keys = j.op("Squeeze", j.op("Slice", keyed, j.op("Concat", j.i64([0]), chunk, axis=0),
-                                      j.op("Concat", reached, j.op("Add", chunk, j.i64([1])), axis=0)), j.i64([1]))
-    grown = j.op("Concat", j["suffix"], j.op("Slice", empty, j.i64([0]), j.op("Sub", reached, j.op("Shape", j["suffix"])), j.i64([0])), axis=0)
-    j.finish(None, {"suffix": j.op("StringConcat", spell(j, piece_keys, chars), grown)})
-    built = g.loop(j, g.op("Squeeze", chunks, g.i64([0])), "", {"suffix": g.op("Slice", empty, g.i64([0]), g.i64([0]), g.i64([0]))})["suffix"]
-    in_order = g.op("Concat", built, g.op("Slice", empty, g.op("Shape", built), count, g.i64([0])), axis=0)
-    # back to sampling order: order[r] takes sorted name r
-    return g.op("ScatterElements", empty, order, in_order, axis=0)
+    chunk = j.op("Sub", j.op("Sub", chunks, j.op("Unsqueeze", j.iteration, j.i64([0]))), j.i64([1]))  # [1], last first
+    reached, end = j.op("Gather", reach, chunk), j.op("Gather", ends, chunk)
+    grown = j.op("Concat", j["suffix"], j.op("Slice", empty, j.i64([0]), j.op("Sub", reached, j.op("Shape", j["suffix"]))), axis=0)
+    j.finish(None, {"suffix": j.op("StringConcat", j.op("Slice", pieces, j.op("Sub", end, reached), end), grown)})
+    built = g.loop(j, g.op("Squeeze", chunks, g.i64([0])), "", {"suffix": g.op("Slice", empty, g.i64([0]), g.i64([0]))})["suffix"]
+    in_order = g.op("Concat", built, g.op("Slice", empty, g.op("Shape", built), g.op("Shape", lengths)), axis=0)
+    return g.op("ScatterElements", empty, order, in_order, axis=0)  # back to sampling order: order[r] takes sorted name r

@@ -7,12 +7,13 @@ Builds samplers with one path forced (a `Plan` passed to build_sampler) and time
 calls on one intra-op thread, median of repeated calls (seeds vary), on models fitted on the
 bundled names:
 
-* step loops, on linear (27 contexts, tabulated): dense vs binary search at 1-100 names;
+* step loops, on linear (27 contexts, tabulated): dense vs binary search at 1-1,000 names;
 * joins: simple vs sorted at 1-100,000 names, on linear and on a stepwise model (transformer,
   test-sized);
-* tables: an MLP with block_size 3 (19,683 contexts) tabulated on every call vs stepwise, at
-  counts around the TABLE_PAYOFF threshold; and linear / a block_size 2 MLP (729 contexts) at
-  1 and 32 names, for ALWAYS_TABLE.
+* tables: MLPs with block_size 3 (19,683 contexts; test-sized, and default-sized briefly fitted)
+  and an order-4 ngram (the same contexts, a network that only looks up a table), tabulated on
+  every call vs stepwise, at counts around the TABLE_PAYOFF threshold; and linear / a
+  block_size 2 MLP (729 contexts) at 1-1,000 names, for ALWAYS_TABLE.
 
 Each pair of paths is checked to give the same names. Prints Markdown tables (milliseconds per
 call; the ratio is the second path's time over the first's).
@@ -102,6 +103,8 @@ def main() -> None:
     stepwise, stepwise_net = fitted("transformer", split, **test("transformer", **({"steps": 20} if quick else {})))
     mlp3, mlp3_net = fitted("mlp", split, **test("mlp", block_size=3, **({"steps": 20} if quick else {})))
     mlp2, mlp2_net = fitted("mlp", split, **test("mlp", block_size=2, **({"steps": 20} if quick else {})))
+    mlp3_big, mlp3_big_net = fitted("mlp", split, block_size=3, steps=20 if quick else 300, eval_every=100)  # default size, briefly fitted
+    ngram4, ngram4_net = fitted("ngram", split, order=4)
 
     def forced(model, **changes) -> Plan:
         return dataclasses.replace(plan_for(len(model.vocab_), model.block_size), **changes)
@@ -110,15 +113,17 @@ def main() -> None:
           f"TABLE_PAYOFF {sampler_module.TABLE_PAYOFF}, TABLE_LIMIT {sampler_module.TABLE_LIMIT}; onnxruntime {ort.__version__}, 1 thread\n")
     print("| comparison | names | first path | second path | second / first |\n|---|---:|---|---|---:|")
     compare("step loop, linear (27 contexts)", linear, linear_net,
-            ("dense", forced(linear, dense_up_to=HUGE)), ("search", forced(linear, dense_up_to=0)), (1, 8, 32, 100), args.seconds)
+            ("dense", forced(linear, dense_up_to=HUGE)), ("search", forced(linear, dense_up_to=0)), (1, 8, 32, 100, 300, 1000), args.seconds)
     for title, model, net in (("join, linear", linear, linear_net), ("join, transformer (stepwise)", stepwise, stepwise_net)):
-        counts = (1, 32, 1000) if model is stepwise and quick else (1, 32, 1000, big)
+        counts = (1, 32, 100, 300, 1000) + (() if model is stepwise and quick else (big,))
         compare(title, model, net, ("simple", forced(model, simple_join_up_to=HUGE)), ("sorted", forced(model, simple_join_up_to=0)),
                 counts, args.seconds)
-    threshold = plan_for(len(mlp3.vocab_), mlp3.block_size).tabulate_from
-    counts = (64, 256, 512, 1024, 2048, 4096) if quick else (100, 300, 600, 1000, 1231, 1500, 2500, 5000)
-    compare(f"tables, mlp block_size 3 ({len(mlp3.vocab_) ** 3:,} contexts; plan: from {threshold})", mlp3, mlp3_net,
-            ("tabulated", forced(mlp3, tabulate_from=ALWAYS)), ("stepwise", forced(mlp3, tabulate_from=NEVER)), counts, args.seconds)
+    counts = (256, 1024, 2048, 4096) if quick else (300, 1000, 1231, 1500, 2000, 2500, 3000, 5000)
+    for title, model, net in (("mlp block_size 3, test-sized", mlp3, mlp3_net), ("mlp block_size 3, default size", mlp3_big, mlp3_big_net),
+                              ("ngram order 4", ngram4, ngram4_net)):
+        threshold = plan_for(len(model.vocab_), model.block_size).tabulate_from
+        compare(f"tables, {title} ({len(model.vocab_) ** model.block_size:,} contexts; plan: from {threshold})", model, net,
+                ("tabulated", forced(model, tabulate_from=ALWAYS)), ("stepwise", forced(model, tabulate_from=NEVER)), counts, args.seconds)
     for title, model, net in (("tables, mlp block_size 2 (729 contexts)", mlp2, mlp2_net), ("tables, linear (27 contexts)", linear, linear_net)):
         compare(title, model, net, ("tabulated", forced(model, tabulate_from=ALWAYS)), ("stepwise", forced(model, tabulate_from=NEVER)),
                 (1, 32, 1000), args.seconds)

@@ -22,7 +22,7 @@ from .loops import ROWS, TOKEN_TYPE, Batch, Call, Tables, dense_loop, network_lo
 from .rule import mix, seed_key
 from .strings import join, name_lengths
 
-FEW_NAMES = 32  # batches of up to this many candidates take the dense loop and the simple join
+FEW_NAMES = 128  # batches of up to this many candidates take the dense loop and the simple join (crossovers: ~230 and ~350 names)
 ALWAYS_TABLE = 1024  # up to this many contexts, tabulating the network always pays
 TABLE_PAYOFF = 16  # past that, a call tabulates when count * this >= contexts (measured: an MLP, 19,683 contexts)
 TABLE_LIMIT = 1 << 16  # list every context (V**block_size of them) up to this many, and tabulate the network

@@ -229,7 +229,7 @@ def candidate_batches(g: Graph, call: Call, plan: Plan, chars: tuple[str, ...], 
                    value=numpy_helper.from_array(np.zeros(1, np.uint8)))
     no_names = g.op("Constant", value=helper.make_tensor(g.name(), TensorProto.STRING, [0], []))
     go = g.op("And", g.op("Greater", call.count, g.i64(0)), g.op("Greater", budget, g.i64(0)))
-    return g.loop(o, call.count, go, {"start": g.i64(0), "size": call.count, "rows": no_rows, "names": no_names}, names={"names": "names"})
+    return g.loop(o, "", go, {"start": g.i64(0), "size": call.count, "rows": no_rows, "names": no_names}, names={"names": "names"})
 
 
 def build_sampler(model, network: onnx.ModelProto, table_limit: int | None = None,

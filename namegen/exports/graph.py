@@ -1,0 +1,198 @@
+"""Building ONNX graphs by hand: a small node builder, If and Loop nodes whose interfaces are
+declared in one place, splicing an exported network into a graph, and the model's metadata.
+
+Nothing here knows about sampling; `rule`, `loops`, `strings`, `sampler` and `scorer` build
+their graphs with it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Callable, NamedTuple
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from .. import __version__, sampling
+
+OPSET = 21  # ONNX 1.16 operator set: StringConcat (20), BitwiseXor/And (18)
+ML_OPSET = 4  # ai.onnx.ml: LabelEncoder
+IR_VERSION = 10
+INT64_MAX = np.iinfo(np.int64).max  # Slice to the end
+
+
+class Type(NamedTuple):
+    """A tensor's element type and shape (dimension names or sizes; None: any rank)."""
+
+    elem_type: int
+    shape: list | None
+
+
+def info(name: str, kind: Type) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(name, kind.elem_type, kind.shape)
+
+
+INT64 = Type(TensorProto.INT64, [])  # an int64 scalar
+BOOL = Type(TensorProto.BOOL, [])  # a bool scalar
+
+
+class Graph:
+    """A tiny builder: `g.op("Add", a, b)` appends a node and returns its output's name."""
+
+    def __init__(self, prefix: str):
+        self.prefix, self.nodes, self.count = prefix, [], 0
+        self.constants: dict[tuple, str] = {}
+
+    def name(self) -> str:
+        """A fresh value name. Numbered, not spelled out: names were a third of the sampler
+        file (a 634-node graph); what a value is shows in its node's op type."""
+        self.count += 1
+        return f"{self.prefix}{self.count}"
+
+    def op(self, op_type: str, *inputs: str, outputs: int = 1, domain: str = "", name: str | None = None,
+           names: list[str] | None = None, **attrs):
+        """`name` (or `names`, for several outputs) names the outputs; otherwise they are numbered."""
+        outs = names or ([name] if name else [self.name() for _ in range(outputs)])
+        self.nodes.append(helper.make_node(op_type, list(inputs), outs, domain=domain or None, **attrs))
+        return outs[0] if outputs == 1 else outs
+
+    def const(self, value, dtype) -> str:
+        """A constant as a Constant node (usable in any graph, subgraphs included); one node per
+        distinct constant in this graph."""
+        array = np.asarray(value, dtype=dtype)
+        key = (array.dtype.str, array.shape, array.tobytes())
+        if key not in self.constants:
+            self.constants[key] = self.op("Constant", value=numpy_helper.from_array(array))
+        return self.constants[key]
+
+    def i64(self, value) -> str:
+        return self.const(value, np.int64)
+
+    def loop(self, body: "LoopBody", trips: str, cond: str, initial: dict[str, str],
+             names: dict[str, str] | None = None) -> dict[str, str]:
+        """A Loop node running the finished `body`: `trips` ("" for none) and `cond` ("" for none)
+        bound it; `initial` gives each carried value's first value, by the names `body` declared.
+        Returns the Loop's outputs by name: each carried value's last value, then each scan output
+        (stacked along a new first axis). `names` names chosen outputs (e.g. a graph output)."""
+        if initial.keys() != body.carried.keys():
+            raise ValueError(f"{body.prefix}: initial values for {sorted(initial)}, carried {sorted(body.carried)}")
+        declared = [*body.carried, *body.scans]
+        outs = [(names or {}).get(key) or self.name() for key in declared]
+        self.op("Loop", trips, cond, *(initial[key] for key in body.carried), names=outs, body=body.proto)
+        return dict(zip(declared, outs))
+
+
+class LoopBody(Graph):
+    """A Loop body whose interface is declared once, here: `carried` values (name -> Type) that
+    each iteration reads and hands on, and `scans` (name -> Type) that each iteration outputs and
+    the Loop stacks. Inside the body, `body.iteration` is the iteration number (int64, from 0)
+    and `body[name]` is carried value `name` as this iteration receives it; `finish` says what
+    each becomes. Value names start with `prefix`, which must be unique in the model."""
+
+    def __init__(self, prefix: str, carried: dict[str, Type], scans: dict[str, Type] | None = None):
+        super().__init__(prefix)
+        self.carried, self.scans = carried, scans or {}
+        self.iteration, self.cond = f"{prefix}i", f"{prefix}cond"
+        self.inputs = {key: f"{prefix}{key}" for key in carried}
+        self.proto: onnx.GraphProto | None = None
+
+    def __getitem__(self, key: str) -> str:
+        return self.inputs[key]
+
+    def finish(self, cond: str | None, carried: dict[str, str], scans: dict[str, str] | None = None) -> "LoopBody":
+        """Close the body: `cond` (bool scalar; None keeps the incoming condition) says whether
+        the Loop goes on, `carried` gives each carried value's next value and `scans` this
+        iteration's scan outputs, by the names declared."""
+        scans = scans or {}
+        if carried.keys() != self.carried.keys() or scans.keys() != self.scans.keys():
+            raise ValueError(f"{self.prefix}: finished with {sorted(carried)} / {sorted(scans)}, "
+                             f"declared {sorted(self.carried)} / {sorted(self.scans)}")
+        cond = self.op("Identity", self.cond) if cond is None else cond  # a body output is a value the body computes
+        outputs = [info(cond, BOOL)] + [info(carried[key], kind) for key, kind in self.carried.items()] \
+            + [info(scans[key], kind) for key, kind in self.scans.items()]
+        inputs = [info(self.iteration, INT64), info(self.cond, BOOL)] + [info(self.inputs[key], kind) for key, kind in self.carried.items()]
+        self.proto = helper.make_graph(self.nodes, self.prefix.strip("/") or "body", inputs, outputs)
+        return self
+
+
+def if_op(g: Graph, cond: str, then_fill: Callable[[Graph], list[str]], else_fill: Callable[[Graph], list[str]],
+          outputs: list[Type]) -> list[str]:
+    """An If node: `then_fill(b)` / `else_fill(b)` add nodes to a branch graph `b` and return its
+    output values, of the Types in `outputs`. Returns the If's outputs."""
+    tag = g.name()
+    names = [f"{tag}/out{i}" for i in range(len(outputs))]
+
+    def branch(label: str, fill) -> onnx.GraphProto:
+        b = Graph(f"{tag}/{label}/")
+        results = [b.op("Identity", value, name=f"{tag}/{label}/out{i}") for i, value in enumerate(fill(b))]
+        return helper.make_graph(b.nodes, f"{tag}_{label}", [], [info(r, kind) for r, kind in zip(results, outputs)])
+
+    g.op("If", cond, names=names, then_branch=branch("then", then_fill), else_branch=branch("else", else_fill))
+    return names
+
+
+def splice(network: onnx.ModelProto, g: Graph, context: str, outer: list, tag: str = "network") -> str:
+    """Append `network`'s nodes to `g`, reading `context`; returns the logits' name.
+
+    Initializers keep their state-dict names under `tag/` and go to `outer` (the main graph),
+    so a Loop body can read them from the enclosing scope and the exported weights are the
+    checkpoint's tensors, byte for byte. Every other value is numbered by `g`, the nodes lose
+    their names (torch.onnx's spelled-out names, "/cell/Gemm_3_output_0", were two thirds of
+    an rnn sampler's bytes), and equal Constant nodes become one (an unrolled network repeats
+    its constants at every position).
+    """
+    graph = network.graph
+    rename = {graph.input[0].name: context}
+    for init in graph.initializer:
+        rename[init.name] = f"{tag}/{init.name}"
+        if not any(i.name == rename[init.name] for i in outer):
+            weight = onnx.TensorProto()
+            weight.CopyFrom(init)
+            weight.name = rename[init.name]
+            outer.append(weight)
+    for node in graph.node:  # in topological order, as torch.onnx writes them
+        if node.op_type == "Constant" and [a.name for a in node.attribute] == ["value"]:
+            value = numpy_helper.to_array(node.attribute[0].t)
+            rename[node.output[0]] = g.const(value, value.dtype)
+            continue
+        spliced = onnx.NodeProto()
+        spliced.CopyFrom(node)
+        spliced.name = ""
+        spliced.input[:] = [rename.get(i, i) if i else i for i in node.input]
+        for out in node.output:
+            if out:
+                rename[out] = g.name()
+        spliced.output[:] = [rename[o] if o else o for o in node.output]
+        g.nodes.append(spliced)
+    return rename[graph.output[0].name]
+
+
+def make_model(g: Graph, inputs: list, outputs: list, initializers: list, meta: dict[str, str], name: str) -> onnx.ModelProto:
+    graph = helper.make_graph(g.nodes, name, inputs, outputs, initializer=initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid("ai.onnx.ml", ML_OPSET)],
+                              producer_name="namegen", producer_version=__version__)
+    model.ir_version = IR_VERSION
+    helper.set_model_props(model, meta)
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def metadata(model, kind: str) -> dict[str, str]:
+    """What an app needs to use either file, as `metadata_props`."""
+    return {
+        "namegen_format": kind,
+        "namegen_version": __version__,
+        "vocab": json.dumps("".join(model.vocab_.chars)),
+        "plugin": model.plugin_name,
+        "hyperparams": json.dumps(model.hyperparams),
+        "block_size": str(model.block_size),
+        "max_len": str(model.max_len_),
+        "max_count": str(sampling.MAX_COUNT),
+        "sampling_rule_version": str(sampling.SAMPLING_RULE_VERSION),
+        "opset": str(OPSET),
+    }
+
+
+def set_metadata(proto: onnx.ModelProto, **entries: str) -> None:
+    helper.set_model_props(proto, {**{p.key: p.value for p in proto.metadata_props}, **entries})

@@ -1,0 +1,246 @@
+"""Rule 1's step loops: each draws a batch of candidates, one character position (step) per
+iteration, and all three give the same tokens as namegen.sampling.sample_tokens; they differ
+only in cost (see `sampler.Plan` for which runs when):
+
+* `dense_loop`: tabulated CDF rows, every row of the batch on every step; fewest nodes per step;
+* `search_loop`: tabulated CDF rows, the names still going only, binary search for the pick;
+* `network_loop`: the network inside the loop, on the names still going.
+
+The tabulated loops read `Tables` that `tabulate` builds once per call (the network on every
+context). A loop returns the batch's rows [batch, max_len] of TOKEN_TYPE: the prefix, the drawn
+tokens, 0-padding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import onnx
+from onnx import TensorProto
+
+from .graph import Graph, LoopBody, Type, splice
+from .rule import cdf_of, count_below, next_state, row_keys, uniforms
+
+TOKEN_TYPE = TensorProto.UINT8  # token ids inside the sampler (V <= 256): an eighth of int64's memory traffic
+ROWS = Type(TOKEN_TYPE, ["batch", "max_len"])  # what a step loop returns
+GOING = Type(TensorProto.INT64, ["alive"])  # a value per name still going (compacting loops)
+COLUMN = Type(TOKEN_TYPE, ["batch"])  # a step's tokens, every row of the batch (0 for the names that ended)
+
+
+@dataclass(frozen=True)
+class Call:
+    """What one sampler call fixes, computed once in the main graph and read by every loop:
+    sizes, the network, the inputs clamped into range, and values derived from them."""
+
+    vocab_size: int
+    block_size: int
+    network: onnx.ModelProto  # context int64 [n, block_size] -> logits float64 [n, V]
+    initializers: list  # the main graph's: the network's weights go there when it is spliced in
+    count: str  # int64 []
+    prefix: str  # int64 [prefix_len]: tokens forced at steps 0 .. prefix_len - 1
+    prefix_len: str
+    max_len: str
+    min_len: str  # the end token cannot be drawn at a step below it
+    steps: str  # max_len - prefix_len: the most iterations a step loop runs
+    temperature: str  # float64 []
+    step_mix: str  # int64 [max_len]: mix(t) for every step t
+    seed_key: str  # int64 []: sampling.seed_key(seed)
+    context0: str  # int64 [block_size]: the context after the prefix (boundary tokens before it)
+
+    @property
+    def contexts(self) -> int:
+        return self.vocab_size**self.block_size
+
+
+@dataclass(frozen=True)
+class Batch:
+    """The candidates one step loop draws: numbers start .. start + size - 1."""
+
+    positions: str  # int64 [batch]: 0 .. size - 1, the rows of the batch
+    index: str  # int64 [batch]: the candidates' numbers
+    keys: str  # int64 [batch]: sampling.row_keys of them
+
+    @classmethod
+    def build(cls, g: Graph, call: Call, start: str, size: str) -> "Batch":
+        positions = g.op("Range", g.i64(0), size, g.i64(1))
+        index = g.op("Add", positions, start)
+        return cls(positions, index, row_keys(g, call.seed_key, index))
+
+    def zeros(self, g: Graph, to: int = TensorProto.INT64) -> str:
+        """[batch] zeros (of type `to`)."""
+        zeros = g.op("Mul", self.index, g.i64(0))
+        return zeros if to == TensorProto.INT64 else g.op("Cast", zeros, to=to)
+
+
+class Tables(NamedTuple):
+    """The network's CDF on every context, as the tabulated loops read it. Rows are base-V
+    context numbers (state), then the same again with the end token masked (state + contexts,
+    for steps below min_len)."""
+
+    cdf: str  # float64 [2 * contexts, V]
+    flat: str  # float64 [2 * contexts * width]: the rows padded with +inf to width = a power of two, flattened
+    totals: str  # float64 [2 * contexts]: each row's last entry
+
+    @staticmethod
+    def types(vocab_size: int) -> list[Type]:
+        return [Type(TensorProto.DOUBLE, ["rows", vocab_size]), Type(TensorProto.DOUBLE, ["entries"]), Type(TensorProto.DOUBLE, ["rows"])]
+
+    @classmethod
+    def empty(cls, g: Graph, vocab_size: int) -> "Tables":
+        """No tables (the branch of a call that samples stepwise)."""
+        return cls(g.const(np.zeros((0, vocab_size)), np.float64), g.const(np.zeros(0), np.float64), g.const(np.zeros(0), np.float64))
+
+
+def search_width(vocab_size: int) -> int:
+    return 1 << (vocab_size - 1).bit_length()
+
+
+def tabulate(g: Graph, call: Call) -> Tables:
+    """The network once on every context (base-V order, oldest token most significant):
+
+        contexts = [digits of n in base V for n in 0 .. V**block_size - 1]
+        cdf      = cdf_of(network(contexts), end masked after a boundary) ++ cdf_of(..., end always masked)
+    """
+    V, bs = call.vocab_size, call.block_size
+    ids = g.op("Range", g.i64(0), g.i64(V**bs), g.i64(1))
+    digits = [g.op("Unsqueeze", g.op("Mod", g.op("Div", ids, g.i64(V ** (bs - 1 - k))), g.i64(V)), g.i64([1])) for k in range(bs)]
+    logits = splice(call.network, g, g.op("Concat", *digits, axis=1), call.initializers)
+    cdf = g.op("Concat", cdf_of(g, logits, call.temperature, g.op("Equal", digits[-1], g.i64(0)), V),
+               cdf_of(g, logits, call.temperature, g.const(True, np.bool_), V), axis=0)
+    width = search_width(V)
+    flat = g.op("Reshape", g.op("Pad", cdf, g.i64([0, 0, 0, width - V]), g.const(np.inf, np.float64)), g.i64([-1]))
+    return Tables(cdf, flat, g.op("Squeeze", g.op("Gather", cdf, g.i64([V - 1]), axis=1), g.i64([1])))
+
+
+def step_of(b: LoopBody, call: Call) -> str:
+    """The step (character position) of a step loop's iteration: drawing starts after the prefix."""
+    return b.op("Add", b.iteration, call.prefix_len)
+
+
+def start_state(g: Graph, call: Call, batch: Batch) -> str:
+    """[batch] table index of the context after the prefix."""
+    V, bs = call.vocab_size, call.block_size
+    state = g.op("ReduceSum", g.op("Mul", call.context0, g.i64(V ** np.arange(bs - 1, -1, -1, dtype=np.int64))), keepdims=0)
+    return g.op("Add", batch.zeros(g), state)
+
+
+def table_row(b: Graph, call: Call, state: str, step: str) -> str:
+    """The table row for `state` at `step`: its masked copy below min_len."""
+    masked = b.op("Cast", b.op("Less", step, call.min_len), to=TensorProto.INT64)
+    return b.op("Add", state, b.op("Mul", masked, b.i64(call.contexts)))
+
+
+def run_steps(g: Graph, call: Call, batch: Batch, body: LoopBody, initial: dict[str, str]) -> str:
+    """Run a step loop (scan output `column`) for the steps after the prefix, at most
+    max_len - prefix_len of them; returns the rows [batch, max_len]: prefix, draws, 0-padding."""
+    column = g.loop(body, call.steps, g.const(True, np.bool_), initial)["column"]
+    drawn = g.op("Transpose", g.op("Cast", column, to=TOKEN_TYPE), perm=[1, 0])  # [batch, steps run]
+    shape = g.op("Concat", g.op("Shape", batch.index), g.op("Shape", call.prefix), axis=0)
+    prefix = g.op("Expand", g.op("Cast", g.op("Unsqueeze", call.prefix, g.i64([0])), to=TOKEN_TYPE), shape)
+    rows = g.op("Concat", prefix, drawn, axis=1)
+    missing = g.op("Sub", g.op("Unsqueeze", call.max_len, g.i64([0])), g.op("Shape", rows, start=1, end=2))
+    return g.op("Pad", rows, g.op("Concat", g.i64([0, 0, 0]), missing, axis=0))
+
+
+def finish_compacting(b: LoopBody, chosen: str, zero_column: str, following: dict[str, str]) -> LoopBody:
+    """Close a step that works on the names still going (carried `alive`, their rows in the
+    batch, and whatever else `following` gives the next value of): write `chosen` into this
+    step's column of all rows, keep only the names that did not just end, go on while any does."""
+    column = b.op("ScatterElements", zero_column, b["alive"], b.op("Cast", chosen, to=TOKEN_TYPE), axis=0)
+    going = b.op("Greater", chosen, b.i64(0))
+    kept = {key: b.op("Compress", value, going, axis=0) for key, value in {"alive": b["alive"], **following}.items()}
+    return b.finish(b.op("Greater", b.op("Size", kept["alive"]), b.i64(0)), kept, {"column": column})
+
+
+def dense_loop(g: Graph, call: Call, batch: Batch, tables: Tables) -> str:
+    """Few names: fewest nodes per step. No row is dropped: an ended name's pick is masked to 0.
+
+        u[t, r] = uniform(keys[r], t) for every step t, up front           # [max_len, batch]
+        state = start_state; going = 1
+        for step in prefix_len .. max_len - 1, while any(going):
+            row    = state + contexts * (step < min_len)                    # masked copy below min_len
+            chosen = count(cdf[row] < u[step] * totals[row]) * going        # 0 once the name has ended
+            going  = min(chosen, 1)
+            state  = next_state(state, chosen)
+            column[step] = chosen
+    """
+    u_all = uniforms(g, g.op("Unsqueeze", batch.keys, g.i64([0])), g.op("Unsqueeze", call.step_mix, g.i64([1])))  # [max_len, batch]
+    u_rows = g.op("Unsqueeze", u_all, g.i64([2]))  # [max_len, batch, 1]
+    b = LoopBody("dense/", carried={"state": Type(TensorProto.INT64, ["batch"]), "going": Type(TensorProto.INT64, ["batch"])},
+                 scans={"column": Type(TensorProto.INT64, ["batch"])})
+    step = step_of(b, call)
+    row = table_row(b, call, b["state"], step)
+    threshold = b.op("Mul", b.op("Gather", u_rows, step, axis=0), b.op("Unsqueeze", b.op("Gather", tables.totals, row, axis=0), b.i64([1])))
+    chosen = b.op("Mul", count_below(b, b.op("Gather", tables.cdf, row, axis=0), threshold), b["going"])
+    going = b.op("Min", chosen, b.i64(1))
+    b.finish(b.op("Cast", b.op("ReduceMax", going, keepdims=0), to=TensorProto.BOOL),
+             {"state": next_state(b, b["state"], chosen, call.vocab_size, call.block_size), "going": going}, {"column": chosen})
+    return run_steps(g, call, batch, b, {"state": start_state(g, call, batch), "going": g.op("Add", batch.zeros(g), g.i64(1))})
+
+
+def search_loop(g: Graph, call: Call, batch: Batch, tables: Tables) -> str:
+    """Many names: least work per name. Each step hashes the uniforms of the names still going
+    and finds the pick by binary search in their CDF row (exactly count(cdf < threshold), as
+    the row is non-decreasing and padded with +inf to `width` entries):
+
+        alive = 0 .. batch - 1; keys = batch keys; state = start_state
+        for step in prefix_len .. max_len - 1, while alive:
+            row = state + contexts * (step < min_len)
+            threshold = uniform(keys, step) * totals[row]
+            last = row * width - 1                                  # the last entry known below threshold
+            for bit in width / 2, width / 4, ..., 1:
+                last += bit * (flat[last + bit] < threshold)
+            chosen = last + 1 - row * width
+            column = zeros(batch); column[alive] = chosen
+            alive, keys, state = (alive, keys, next_state(state, chosen))[chosen > 0]
+
+    GatherElements and arithmetic, not Gather and Where: onnxruntime 1.32 runs those 5-10
+    times slower per element on 1-D tensors."""
+    width = search_width(call.vocab_size)
+    b = LoopBody("search/", carried={"alive": GOING, "keys": GOING, "state": GOING}, scans={"column": COLUMN})
+    step = step_of(b, call)
+    row = table_row(b, call, b["state"], step)
+    u = uniforms(b, b["keys"], b.op("Gather", call.step_mix, step))
+    threshold = b.op("Mul", u, b.op("GatherElements", tables.totals, row, axis=0))
+    start = b.op("Mul", row, b.i64(width))
+    last = b.op("Sub", start, b.i64(1))
+    bit = width // 2
+    while bit:
+        below = b.op("Less", b.op("GatherElements", tables.flat, b.op("Add", last, b.i64(bit)), axis=0), threshold)
+        last = b.op("Add", last, b.op("Mul", b.op("Cast", below, to=TensorProto.INT64), b.i64(bit)))
+        bit //= 2
+    chosen = b.op("Sub", b.op("Add", last, b.i64(1)), start)
+    finish_compacting(b, chosen, batch.zeros(g, TOKEN_TYPE),
+                      {"keys": b["keys"], "state": next_state(b, b["state"], chosen, call.vocab_size, call.block_size)})
+    return run_steps(g, call, batch, b, {"alive": batch.positions, "keys": batch.keys, "state": start_state(g, call, batch)})
+
+
+def network_loop(g: Graph, call: Call, batch: Batch) -> str:
+    """Contexts too many to tabulate: the network runs in the loop, on the names still going.
+
+        alive = 0 .. batch - 1; keys = batch keys; context = context0 for every row
+        for step in prefix_len .. max_len - 1, while alive:
+            no_end = context[:, -1] == 0 or step < min_len
+            cdf = cdf_of(network(context), temperature, no_end)
+            chosen = count(cdf < uniform(keys, step) * cdf[:, -1])
+            column = zeros(batch); column[alive] = chosen
+            alive, keys, context = (alive, keys, context[:, 1:] ++ chosen)[chosen > 0]
+    """
+    V, bs = call.vocab_size, call.block_size
+    context0 = g.op("Expand", g.op("Unsqueeze", call.context0, g.i64([0])), g.op("Concat", g.op("Shape", batch.index), g.i64([bs]), axis=0))
+    b = LoopBody("net/", carried={"alive": GOING, "keys": GOING, "context": Type(TensorProto.INT64, ["alive", bs])},
+                 scans={"column": COLUMN})
+    step = step_of(b, call)
+    context = b["context"]
+    last = b.op("Slice", context, b.i64([-1]), b.i64([bs]), b.i64([1]))
+    no_end = b.op("Or", b.op("Equal", last, b.i64(0)), b.op("Less", step, call.min_len))
+    cdf = cdf_of(b, splice(call.network, b, context, call.initializers), call.temperature, no_end, V)
+    u = uniforms(b, b["keys"], b.op("Gather", call.step_mix, step))
+    threshold = b.op("Mul", b.op("Unsqueeze", u, b.i64([1])), b.op("Slice", cdf, b.i64([-1]), b.i64([V]), b.i64([1])))
+    chosen = count_below(b, cdf, threshold)
+    shifted = b.op("Concat", b.op("Slice", context, b.i64([1]), b.i64([bs]), b.i64([1])), b.op("Unsqueeze", chosen, b.i64([1])), axis=1)
+    finish_compacting(b, chosen, batch.zeros(g, TOKEN_TYPE), {"keys": b["keys"], "context": shifted})
+    return run_steps(g, call, batch, b, {"alive": batch.positions, "keys": batch.keys, "context": context0})
+

@@ -1,0 +1,263 @@
+"""The sampler graph: rule 2's loop over candidate batches around rule 1's step loops.
+
+Inputs `seed` int64 [], `count` int64 [], `temperature` float32 [] and rule 2's optional inputs
+(`constraint_inputs`: initialisers whose defaults mean "no constraint"); outputs `names` string
+[found], `tokens` int64 [found, max_len] (0-padded) and `found` int64 []. Which step loops and
+string joins the graph holds, and when each runs, is `Plan`'s decision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from .. import sampling
+from ..errors import NamegenError
+from ..runtime import SAMPLER_FORMAT
+from .graph import INT64, INT64_MAX, Graph, LoopBody, Type, if_op, info, make_model, metadata
+from .loops import ROWS, TOKEN_TYPE, Batch, Call, Tables, dense_loop, network_loop, search_loop, tabulate
+from .rule import mix, seed_key
+from .strings import join, name_lengths
+
+FEW_NAMES = 128  # batches of up to this many candidates take the dense loop and the simple join (crossovers: ~230 and ~350 names)
+ALWAYS_TABLE = 1024  # up to this many contexts, tabulating the network always pays
+TABLE_PAYOFF = 16  # past that, a call tabulates when count * this >= contexts (measured: an MLP, 19,683 contexts)
+TABLE_LIMIT = 1 << 16  # list every context (V**block_size of them) up to this many, and tabulate the network
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which step loops and joins a sampler holds, and when each runs: sizes decide, never the plugin.
+
+    With contexts = V**block_size (V tokens, including the boundary), per call and per batch:
+
+    | contexts                        | tables (network on every context) | step loop of a batch                  | join of a batch          |
+    |---------------------------------|-----------------------------------|---------------------------------------|--------------------------|
+    | <= ALWAYS_TABLE (1,024)         | every call                        | dense if batch <= FEW_NAMES (32), else search | simple if batch <= FEW_NAMES, else sorted |
+    | ALWAYS_TABLE .. TABLE_LIMIT (65,536) | calls with count * TABLE_PAYOFF (16) >= contexts | as above when tabulated, else network | as above |
+    | > TABLE_LIMIT                   | never                             | network                               | as above                 |
+
+    `batch` is the candidate batch's size (rule 2: count, then doubling; without constraints
+    that reject, the one batch of `count`). `sampler_loop` says the row in the metadata.
+    Every path gives the same tokens; the thresholds only choose the fastest (measured by
+    bench/sampler_paths.py; its table, on one intra-op thread, median call):
+
+    BENCH_TABLE
+    """
+
+    contexts: int
+    tabulate_from: int | None  # a call tabulates when count >= this: 0 on every call, None never
+    dense_up_to: int = FEW_NAMES  # tabulated batches of up to this many candidates take the dense loop, larger ones the search loop
+    simple_join_up_to: int = FEW_NAMES  # batches of up to this many names take the simple join, larger ones the sorted join
+
+    @property
+    def step_loops(self) -> tuple[str, ...]:
+        """The step loops the graph holds."""
+        tabulated = ("dense", "search") if self.tabulate_from is not None else ()
+        return tabulated + (("network",) if self.tabulate_from != 0 else ())
+
+    @property
+    def sampler_loop(self) -> str:
+        """The metadata's `sampler_loop`."""
+        if self.tabulate_from is None:
+            return "stepwise"
+        return "tabulated" if self.tabulate_from == 0 else f"tabulated when count >= {self.tabulate_from}, else stepwise"
+
+
+def plan_for(vocab_size: int, block_size: int, table_limit: int | None = None) -> Plan:
+    """The plan for a model's sizes (`table_limit`: TABLE_LIMIT unless given; 0: never tabulate)."""
+    contexts = vocab_size**block_size
+    if contexts > (TABLE_LIMIT if table_limit is None else table_limit):
+        tabulate_from = None
+    elif contexts <= ALWAYS_TABLE:
+        tabulate_from = 0
+    else:
+        tabulate_from = -(-contexts // TABLE_PAYOFF)  # count * TABLE_PAYOFF >= contexts
+    return Plan(contexts, tabulate_from, dense_up_to=FEW_NAMES, simple_join_up_to=FEW_NAMES)
+
+
+def constraint_inputs(model, training_names) -> list[tuple[str, np.ndarray]]:
+    """Rule 2's inputs and their defaults, which mean "no constraint" (graph initialisers that
+    an app may override: apps that feed only seed, count and temperature keep working)."""
+    inputs = [("prefix", np.zeros(0, np.int64)), ("suffix", np.zeros(0, np.int64)), ("contains", np.zeros(0, np.int64)),
+              ("min_len", np.array(1, np.int64)), ("max_len", np.array(model.max_len_, np.int64))]
+    if training_names is not None:
+        inputs.append(("novel", np.array(False)))
+    return inputs + [("distinct", np.array(False)), ("max_candidates", np.array(0, np.int64))]
+
+
+def clamp_inputs(g: Graph, model, network: onnx.ModelProto, initializers: list) -> Call:
+    """The Call: every input clamped into its range (the runtimes reject bad values with a
+    message naming the input; the graph itself only promises to stay bounded on any input)."""
+    V, bs = len(model.vocab_), model.block_size
+    count = g.op("Min", g.op("Max", "count", g.i64(0)), g.i64(sampling.MAX_COUNT))
+    prefix = g.op("Clip", g.op("Slice", "prefix", g.i64([0]), g.i64([sampling.MAX_LEN - 1])), g.i64(1), g.i64(V - 1))
+    prefix_len = g.op("Size", prefix)
+    max_len = g.op("Min", g.op("Max", "max_len", g.op("Add", prefix_len, g.i64(1))), g.i64(sampling.MAX_LEN))
+    min_len = g.op("Min", g.op("Max", "min_len", g.i64(1)), max_len)
+    # the context after the prefix: its last block_size tokens, boundary tokens before it
+    context0 = g.op("Slice", g.op("Concat", g.i64(np.zeros(bs, np.int64)), prefix, axis=0), g.i64([-bs]), g.i64([INT64_MAX]))
+    return Call(vocab_size=V, block_size=bs, network=network, initializers=initializers, count=count, prefix=prefix,
+                prefix_len=prefix_len, max_len=max_len, min_len=min_len, steps=g.op("Sub", max_len, prefix_len),
+                temperature=g.op("Cast", "temperature", to=TensorProto.DOUBLE),
+                step_mix=mix(g, g.op("Range", g.i64(0), max_len, g.i64(1))), seed_key=seed_key(g, "seed"), context0=context0)
+
+
+def tables_for(g: Graph, call: Call, plan: Plan) -> tuple[Tables | None, str | None]:
+    """The tables and the bool that says whether this call uses them (None: always, or never)."""
+    if plan.tabulate_from is None:
+        return None, None
+    if plan.tabulate_from == 0:
+        return tabulate(g, call), None
+    tabulating = g.op("GreaterOrEqual", call.count, g.i64(plan.tabulate_from))
+    tables = if_op(g, tabulating, lambda b: list(tabulate(b, call)), lambda b: list(Tables.empty(b, call.vocab_size)),
+                   Tables.types(call.vocab_size))
+    return Tables(*tables), tabulating
+
+
+def tabulated_rows(g: Graph, call: Call, batch: Batch, size: str, plan: Plan, tables: Tables) -> list[str]:
+    """The batch's rows from the tables: the dense loop for small batches, else the search loop."""
+    dense = g.op("LessOrEqual", size, g.i64(plan.dense_up_to))
+    return if_op(g, dense, lambda b: [dense_loop(b, call, batch, tables)], lambda b: [search_loop(b, call, batch, tables)], [ROWS])
+
+
+def draw_rows(g: Graph, call: Call, batch: Batch, size: str, plan: Plan, tables: Tables | None, tabulating: str | None) -> str:
+    """The batch's rows [batch, max_len], by the step loop the plan gives."""
+    if tables is None:
+        return network_loop(g, call, batch)
+    if tabulating is None:
+        return tabulated_rows(g, call, batch, size, plan, tables)[0]
+    return if_op(g, tabulating, lambda b: tabulated_rows(b, call, batch, size, plan, tables),
+                 lambda b: [network_loop(b, call, batch)], [ROWS])[0]
+
+
+def candidate_budget(g: Graph, call: Call, training_names) -> tuple[str, str]:
+    """(The candidates a call may draw, the rows a batch may hold).
+
+    The budget: max_candidates when given (> 0), else count when nothing can reject a candidate,
+    else max(MIN_CANDIDATES, CANDIDATES_PER_NAME * count), at most MAX_CANDIDATES. A batch's
+    [batch, max_len] rows and [batch, max_len, len(contains)] windows stay within MAX_CELLS."""
+    rejects = g.op("Or", g.op("Greater", g.op("Add", g.op("Size", "suffix"), g.op("Size", "contains")), g.i64(0)), "distinct")
+    if training_names is not None:
+        rejects = g.op("Or", rejects, "novel")
+    usual = g.op("Min", g.op("Max", g.op("Mul", call.count, g.i64(sampling.CANDIDATES_PER_NAME)), g.i64(sampling.MIN_CANDIDATES)),
+                 g.i64(sampling.MAX_CANDIDATES))
+    budget = g.op("Where", g.op("Greater", "max_candidates", g.i64(0)), g.op("Min", "max_candidates", g.i64(sampling.MAX_CANDIDATES)),
+                  g.op("Where", rejects, usual, call.count))
+    cells = g.op("Mul", call.max_len, g.op("Add", g.op("Min", g.op("Size", "contains"), g.i64(sampling.MAX_LEN + 1)), g.i64(1)))
+    return budget, g.op("Max", g.op("Div", g.i64(sampling.MAX_CELLS), cells), g.i64(1))
+
+
+def candidate_tests(g: Graph, call: Call, batch: Batch, rows: str, lengths: str, names: str, training_names) -> str:
+    """Rule 2's tests of each candidate on its own, [batch] bool: it ends with `suffix`, holds
+    `contains`, and (with `novel`) is not a training name. Empty suffix and contains pass all."""
+    rows = g.op("Cast", rows, to=TensorProto.INT64)
+    # A suffix or contains longer than any name never matches; cutting it to MAX_LEN + 1 keeps that and bounds the work.
+    suffix = g.op("Slice", "suffix", g.i64([-(sampling.MAX_LEN + 1)]), g.i64([INT64_MAX]))
+    contains = g.op("Slice", "contains", g.i64([0]), g.i64([sampling.MAX_LEN + 1]))
+    # suffix: the last len(suffix) tokens of the name equal it
+    size = g.op("Size", suffix)
+    at = g.op("Add", g.op("Sub", g.op("Unsqueeze", lengths, g.i64([1])), size), g.op("Unsqueeze", g.op("Range", g.i64(0), size, g.i64(1)), g.i64([0])))
+    got = g.op("GatherElements", rows, g.op("Clip", at, g.i64(0), g.op("Sub", call.max_len, g.i64(1))), axis=1)
+    misses = g.op("ReduceSum", g.op("Cast", g.op("Not", g.op("Equal", got, suffix)), to=TensorProto.INT64), g.i64([1]), keepdims=0)
+    ok = g.op("And", g.op("Equal", misses, g.i64(0)), g.op("GreaterOrEqual", lengths, size))
+    # contains: some window of len(contains) tokens equals it (windows past the end hold 0s, which no character is)
+    size = g.op("Size", contains)
+    padded = g.op("Pad", rows, g.op("Concat", g.i64([0, 0, 0]), g.op("Unsqueeze", size, g.i64([0])), axis=0))
+    windows = g.op("Add", g.op("Unsqueeze", g.op("Range", g.i64(0), call.max_len, g.i64(1)), g.i64([1])),
+                   g.op("Unsqueeze", g.op("Range", g.i64(0), size, g.i64(1)), g.i64([0])))  # [max_len, len(contains)]
+    misses = g.op("ReduceSum", g.op("Cast", g.op("Not", g.op("Equal", g.op("Gather", padded, windows, axis=1), contains)),
+                                    to=TensorProto.INT64), g.i64([2]), keepdims=0)  # [batch, max_len]
+    ok = g.op("And", ok, g.op("Equal", g.op("ReduceMin", misses, g.i64([1]), keepdims=0), g.i64(0)))
+    if training_names is None:
+        return ok
+    everyone = g.op("Cast", g.op("Add", batch.zeros(g), g.i64(1)), to=TensorProto.BOOL)
+    (novel,) = if_op(
+        g, "novel",
+        lambda b: [b.op("Equal", b.op("LabelEncoder", names, domain="ai.onnx.ml", keys_strings=list(training_names),
+                                      values_int64s=[1] * len(training_names), default_int64=0), b.i64(0))],
+        lambda b: [everyone], [Type(TensorProto.BOOL, ["batch"])])
+    return g.op("And", ok, novel)
+
+
+FOUND_ROWS = Type(TOKEN_TYPE, ["found", "max_len"])
+FOUND_NAMES = Type(TensorProto.STRING, ["found"])
+
+
+def candidate_batches(g: Graph, call: Call, plan: Plan, chars: tuple[str, ...], training_names) -> dict[str, str]:
+    """Rule 2's loop; returns its outputs (`rows`, `names`, ...). One iteration per batch of
+    candidates; with no constraint that rejects, the one batch of `count` candidates is the answer:
+
+        start, size, rows, names = 0, count, [], []
+        while len(names) < count and start < budget:
+            batch = max(1, min(size, budget - start, cap))
+            drawn = candidates start .. start + batch - 1, by the plan's step loop and join
+            keep those passing suffix / contains / novel, in order; with distinct, those equal
+            to no accepted name nor an earlier one of the batch; append the first count - len(names)
+            start, size = start + batch, min(2 * size, MAX_CANDIDATES)
+    """
+    tables, tabulating = tables_for(g, call, plan)
+    budget, cap = candidate_budget(g, call, training_names)
+    o = LoopBody("batch/", carried={"start": INT64, "size": INT64, "rows": FOUND_ROWS, "names": FOUND_NAMES})
+    size = o.op("Max", o.op("Min", o.op("Min", o["size"], o.op("Sub", budget, o["start"])), cap), o.i64(1))
+    batch = Batch.build(o, call, o["start"], size)
+    rows = draw_rows(o, call, batch, size, plan, tables, tabulating)
+    lengths = name_lengths(o, rows)
+    simple = o.op("LessOrEqual", size, o.i64(plan.simple_join_up_to))
+    names = join(o, rows, lengths, simple, chars)
+    passing = o.op("Squeeze", o.op("NonZero", candidate_tests(o, call, batch, rows, lengths, names, training_names)), o.i64([0]))
+    rows, names = o.op("Gather", rows, passing, axis=0), o.op("Gather", names, passing, axis=0)
+    accepted = o.op("Size", o["names"])
+
+    def first_seen(b: Graph) -> list[str]:  # the passing candidates equal to no accepted name nor an earlier one
+        _, first, _, _ = b.op("Unique", b.op("Concat", o["names"], names, axis=0), outputs=4, sorted=0)
+        return [b.op("Sub", b.op("Slice", first, b.op("Unsqueeze", accepted, b.i64([0])), b.i64([INT64_MAX])), accepted)]
+
+    (chosen,) = if_op(o, "distinct", first_seen, lambda b: [b.op("Range", b.i64(0), b.op("Size", names), b.i64(1))],
+                      [Type(TensorProto.INT64, ["chosen"])])
+    chosen = o.op("Slice", chosen, o.i64([0]), o.op("Unsqueeze", o.op("Sub", call.count, accepted), o.i64([0])))
+    found = {"rows": o.op("Concat", o["rows"], o.op("Gather", rows, chosen, axis=0), axis=0),
+             "names": o.op("Concat", o["names"], o.op("Gather", names, chosen, axis=0), axis=0),
+             "start": o.op("Add", o["start"], size),
+             "size": o.op("Min", o.op("Mul", o["size"], o.i64(2)), o.i64(sampling.MAX_CANDIDATES))}
+    o.finish(o.op("And", o.op("Less", o.op("Size", found["names"]), call.count), o.op("Less", found["start"], budget)), found)
+
+    no_rows = g.op("ConstantOfShape", g.op("Concat", g.i64([0]), g.op("Unsqueeze", call.max_len, g.i64([0])), axis=0),
+                   value=numpy_helper.from_array(np.zeros(1, np.uint8)))
+    no_names = g.op("Constant", value=helper.make_tensor(g.name(), TensorProto.STRING, [0], []))
+    go = g.op("And", g.op("Greater", call.count, g.i64(0)), g.op("Greater", budget, g.i64(0)))
+    return g.loop(o, "", go, {"start": g.i64(0), "size": call.count, "rows": no_rows, "names": no_names}, names={"names": "names"})
+
+
+def build_sampler(model, network: onnx.ModelProto, table_limit: int | None = None,
+                  training_names: tuple[str, ...] | None = None, plan: Plan | None = None) -> onnx.ModelProto:
+    """The sampler graph for `model`, its network (`network`: float64, from export_network) spliced in.
+
+    `plan`: the step loops and joins, `plan_for(V, block_size, table_limit)` unless given.
+    `training_names` travel in the graph (a string set) for `novel`; None leaves them and the
+    `novel` input out."""
+    chars = model.vocab_.chars
+    if len(chars) > 256:
+        raise NamegenError(f"the ONNX sampler handles vocabularies of up to 256 tokens; this model has {len(chars)}")
+    plan = plan or plan_for(len(chars), model.block_size, table_limit)
+    initializers: list = []
+    g = Graph("")
+    call = clamp_inputs(g, model, network, initializers)
+    found = candidate_batches(g, call, plan, chars, training_names)
+    g.op("Cast", found["rows"], to=TensorProto.INT64, name="tokens")
+    g.op("Size", found["names"], name="found")
+
+    meta = metadata(model, SAMPLER_FORMAT)
+    meta["sampler_loop"] = plan.sampler_loop
+    meta["training_names"] = str(0 if training_names is None else len(training_names))
+    defaults = constraint_inputs(model, training_names)
+    initializers += [numpy_helper.from_array(value, name) for name, value in defaults]
+    inputs = [info("seed", INT64), info("count", INT64), info("temperature", Type(TensorProto.FLOAT, []))] + [
+        info(name, Type(helper.np_dtype_to_tensor_dtype(value.dtype), list(value.shape) if value.ndim == 0 else [name]))
+        for name, value in defaults]
+    outputs = [info("names", FOUND_NAMES), info("tokens", Type(TensorProto.INT64, ["found", "max_len"])), info("found", INT64)]
+    return make_model(g, inputs, outputs, initializers, meta, f"namegen_{model.plugin_name}_sampler")
+

@@ -4,8 +4,8 @@
 #   - Debian's Chromium at /usr/bin/chromium (for examples/web and the package's browser tests,
 #     driven by playwright-core);
 #   - node_modules of js/ (the namegen package's dev dependencies: onnxruntime-node,
-#     onnxruntime-web, playwright-core) and of examples/node and examples/web (which link the
-#     package), exactly as their package-lock.json pin them.
+#     onnxruntime-web, playwright-core, typescript) and of examples/node and examples/web
+#     (which link the package), exactly as their package-lock.json pin them.
 # Safe to run again: Chromium is installed only when missing, and `npm ci` rebuilds node_modules.
 # `--ignore-scripts`: onnxruntime-node's install script downloads CUDA files, which we do not
 # need (its CPU binaries ship in the package); nothing here downloads a browser either.

@@ -3,8 +3,8 @@
 few plugins and the names and log-likelihoods Python's namegen.runtime gives for them. And the
 README's JavaScript snippet, pasted as app.js into a fresh `npm init -y` folder outside the repo.
 
-They need `node`, js/node_modules (`npm ci` there: onnxruntime-node, onnxruntime-web and
-playwright-core are its dev dependencies) and /usr/bin/chromium; scripts/install_clients.sh
+They need `node`, js/node_modules (`npm ci` there: onnxruntime-node, onnxruntime-web,
+playwright-core and typescript are its dev dependencies) and /usr/bin/chromium; scripts/install_clients.sh
 installs them. Without them the tests skip and say what is missing.
 """
 
@@ -65,7 +65,7 @@ def node() -> str:
 
 @pytest.fixture(scope="module")
 def js_modules():
-    for package in ("onnxruntime-node", "onnxruntime-web", "playwright-core"):
+    for package in ("onnxruntime-node", "onnxruntime-web", "playwright-core", "typescript"):
         need((JS_DIR / "node_modules" / package).is_dir(), f"js/node_modules/{package} is missing")
 
 
@@ -133,6 +133,11 @@ def node_test(node, files: list[str], fixtures: Path | None, record_property, ti
 def test_js_package_core(node, record_property):
     """Metadata, argument checks and messages, on made-up files: no onnxruntime needed."""
     node_test(node, ["core.test.mjs"], None, record_property, timeout=60)
+
+
+def test_js_package_types(node, js_modules, record_property):
+    """TypeScript accepts the sources' JSDoc and the .d.ts files as an ES module and a CommonJS module use them."""
+    node_test(node, ["types.test.mjs"], None, record_property, timeout=120)
 
 
 def test_js_package_in_node(node, js_modules, fixtures, record_property):

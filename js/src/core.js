@@ -336,7 +336,7 @@ function checkConstraints(info, n, args, label) {
     if (typeof value !== 'string') fail(key, `must be a string, got ${show(value)}`);
     text[key] = Array.from(/** @type {string} */ (value), (ch) => {
       const id = info.vocab.indexOf(ch);
-      if (id < 1) fail(key, `${quote(value)} cannot be drawn: ${unknownCharacter(info, ch, value)}`);
+      if (id < 1) fail(key, `${quote(/** @type {string} */ (value))} cannot be drawn: ${unknownCharacter(info, ch, value)}`);
       return id;
     });
   }
@@ -414,7 +414,7 @@ export function encodeNames(info, names, label = ownName) {
     if (typeof name !== 'string' || !name) fail('names', `must be non-empty strings, got ${show(name)}`);
     return Array.from(/** @type {string} */ (name), (ch) => {
       const id = info.vocab.indexOf(ch);
-      if (id < 1) fail('names', `${quote(name)} cannot be scored: ${unknownCharacter(info, ch, name)}`);
+      if (id < 1) fail('names', `${quote(/** @type {string} */ (name))} cannot be scored: ${unknownCharacter(info, ch, name)}`);
       return id;
     });
   });
@@ -477,7 +477,7 @@ export function givenBytes(source, option) {
  * @property {any} ort                                 onnxruntime-node or onnxruntime-web
  * @property {Uint8Array} bytes                        the sampler file
  * @property {string} source                           how messages name it
- * @property {(() => Promise<{bytes: Uint8Array, source: string}>) | null} scorer  reads the scorer, or null: none known
+ * @property {(() => Promise<{bytes: Uint8Array, name: string}>) | null} scorer  reads the scorer (`name`: how messages name it), or null: none known
  * @property {Record<string, unknown>} sessionOptions  for InferenceSession.create
  * @property {(option: string) => string} label        how messages name an option
  * @property {(message: string) => void} warn          how `sample` reports fewer names than asked for
@@ -597,12 +597,12 @@ export class NamegenModel {
       }
       this.#scorer = (async () => {
         const file = await scorer();
-        const meta = exportInfo(file.bytes, file.source, SCORER_FORMAT);
+        const meta = exportInfo(file.bytes, file.name, SCORER_FORMAT);
         // One export writes both files with one id; different ids mean the pair was mixed.
         if (meta.metadata.export_id !== this.metadata.export_id) {
-          throw new NamegenError(`${file.source} and ${this.source} come from different exports; export the run again`);
+          throw new NamegenError(`${file.name} and ${this.source} come from different exports; export the run again`);
         }
-        return createSession(ort, file.bytes, sessionOptions, file.source);
+        return createSession(ort, file.bytes, sessionOptions, file.name);
       })();
       this.#scorer.catch(() => { this.#scorer = null; }); // a failure is not kept: the next call tries again
     }

@@ -28,7 +28,7 @@ async function assertRefused(promise, option, message) {
 
 for (const [plugin, expected] of Object.entries(fixtures.models)) {
   describe(`${plugin}: Python's names and log-likelihoods`, { skip: NO_FIXTURES }, () => {
-    /** @type {import('../types/index.js').NamegenModel} */
+    /** @type {import('../types/index.cjs').NamegenModel} */
     let model, warned;
     /** @type {string[]} */
     const warnings = [];
@@ -115,10 +115,10 @@ describe('loading', { skip: NO_FIXTURES }, () => {
 
   test('the scorer of another export, and a scorer given as the sampler, are refused', async () => {
     const mixed = await load(sampler(), { scorer: fixturePath(fixtures.nameless.scorer) });
-    await assertRefused(mixed.logLikelihood(['emma']), undefined, 'come from different exports; export the run again');
+    await assertRefused(mixed.logLikelihood(['emma']), undefined, `${fixturePath(fixtures.nameless.scorer)} and ${sampler()} come from different exports; export the run again`);
     await assertRefused(load(scorer()), undefined, "is a 'namegen-scorer', not a 'namegen-sampler' (load the sampler, NAME.onnx");
     const swapped = await load(sampler(), { scorer: sampler() }); // the scorer is read on first use
-    await assertRefused(swapped.logLikelihood(['emma']), undefined, "is a 'namegen-sampler', not a 'namegen-scorer'");
+    await assertRefused(swapped.logLikelihood(['emma']), undefined, `${sampler()} is a 'namegen-sampler', not a 'namegen-scorer'`);
   });
 
   test('an export without training names refuses novel, and samples the rest', async () => {

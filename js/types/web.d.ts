@@ -1,7 +1,7 @@
 // The browser entry: `import { load } from 'namegen/web'`.
-import type { Bytes, LoadOptions, NamegenModel } from './model.js';
+import type { Bytes, LoadOptions, NamegenModel } from './model.cjs';
 
-export * from './model.js';
+export * from './model.cjs';
 
 /**
  * Load a sampler export with onnxruntime-web (WebAssembly): `namegen export onnx` writes

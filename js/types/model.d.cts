@@ -1,4 +1,6 @@
-// Types shared by the Node entry ('namegen') and the browser entry ('namegen/web').
+// Types shared by the Node entry ('namegen') and the browser entry ('namegen/web'). A .d.cts, so
+// that both ES modules and CommonJS (TypeScript's node16 resolution, which cannot require() an ES
+// module) may import them.
 
 /** A file: a path or URL (the entry's kind), or its bytes. */
 export type Bytes = Uint8Array | ArrayBuffer;

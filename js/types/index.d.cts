@@ -1,7 +1,8 @@
-// The Node entry: `import { load } from 'namegen'` or `const { load } = require('namegen')`.
-import type { Bytes, LoadOptions, NamegenModel } from './model.js';
+// The Node entry: `import { load } from 'namegen'` or `const { load } = require('namegen')` (types
+// as CommonJS, which ES modules import too).
+import type { Bytes, LoadOptions, NamegenModel } from './model.cjs';
 
-export * from './model.js';
+export * from './model.cjs';
 
 /**
  * Load a sampler export with onnxruntime-node: `namegen export onnx` writes NAME.onnx and,

@@ -4,6 +4,7 @@ Bad input ends with a one-line `error: ...` on stderr and exit code 2, never a t
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import re
 import signal
@@ -99,7 +100,11 @@ def _run_export(run: Path):
 
     try:
         with folder_lock(run, exclusive=False):
-            weights_sha256 = read_config(run)["weights_sha256"]
+            config = read_config(run)
+            weights_sha256 = config["weights_sha256"]
+            # The weights file must be whole too (a few ms to hash): a damaged run is reported by torch's load, not hidden.
+            if hashlib.sha256((run / config["weights"]).read_bytes()).hexdigest() != weights_sha256:
+                return None
             sampler, scorer = (run / RUN_EXPORT).read_bytes(), runtime.scorer_path(run / RUN_EXPORT).read_bytes()
         exported = runtime.ExportedModel(run / RUN_EXPORT, sampler_bytes=sampler, scorer_bytes=scorer)
     except (NamegenError, OSError):

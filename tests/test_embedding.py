@@ -1,8 +1,10 @@
 """Real clients of the ONNX export: examples/node (onnxruntime-node) and examples/web
 (onnxruntime-web in headless Chromium) must give exactly the names Python gives.
 
-They need `node`, the examples' node_modules and /usr/bin/chromium; scripts/install_clients.sh
-installs them. Without them the tests skip and say what is missing.
+Both run the namegen JavaScript package (js/, linked into each example's node_modules by `npm ci`;
+tests/test_js_package.py tests the package itself). They need `node`, the examples' node_modules
+and /usr/bin/chromium; scripts/install_clients.sh installs them. Without them the tests skip and
+say what is missing.
 """
 
 from __future__ import annotations
@@ -122,7 +124,8 @@ def rare_letters(model, k: int = 4) -> str:
 
 @pytest.fixture(scope="module")
 def generate(node):
-    need((NODE_DIR / "node_modules" / "onnxruntime-node").is_dir(), "examples/node/node_modules/onnxruntime-node is missing")
+    for package in ("onnxruntime-node", "namegen"):
+        need((NODE_DIR / "node_modules" / package).is_dir(), f"examples/node/node_modules/{package} is missing")
 
     def run(*args) -> subprocess.CompletedProcess:
         return subprocess.run([node, str(NODE_DIR / "generate.mjs"), *map(str, args)], capture_output=True, text=True, timeout=60)
@@ -279,7 +282,7 @@ def relabelled(model, tmp_path_factory):
 
 
 def test_node_checks_the_sampling_rule(generate, model, relabelled):
-    rule1 = relabelled("1")  # rule 1 exports have no constraint inputs: sampler.mjs sends none
+    rule1 = relabelled("1")  # rule 1 exports have no constraint inputs: the package sends none
     result = generate(rule1, "--count", 30, "--seed", 4, "--json")
     assert result.returncode == 0 and json.loads(result.stdout) == model.expected(30, 4)
     result = generate(rule1, "--prefix", "ma")
@@ -314,7 +317,7 @@ class ExampleHandler(SimpleHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def web_tools(node):
     need(Path(CHROMIUM).is_file(), f"Chromium is not installed at {CHROMIUM}")
-    for package in ("onnxruntime-web", "playwright-core"):
+    for package in ("onnxruntime-web", "namegen", "playwright-core"):
         need((WEB_DIR / "node_modules" / package).is_dir(), f"examples/web/node_modules/{package} is missing")
 
 

@@ -7,12 +7,10 @@
 //
 // The names are exactly those of Python's `runtime.load(MODEL).sample(N, seed=S, temperature=T,
 // prefix=P, ...)`: all of the sampling (network, random numbers, decoding, the constraints)
-// happens inside the ONNX graph. ../web/sampler.mjs, shared with the browser page, checks the
-// arguments as Python does and builds the graph's inputs.
-import { readFile } from 'node:fs/promises';
+// happens inside the ONNX graph. The namegen package (../../js) checks the arguments as Python
+// does and runs the graph with onnxruntime-node.
 import { parseArgs } from 'node:util';
-import ort from 'onnxruntime-node';
-import { DEFAULTS, SamplerArgumentError, openSampler, readNames, sampleFeeds, shortMessage } from '../web/sampler.mjs';
+import { DEFAULTS, NamegenError, load } from 'namegen';
 
 const USAGE = 'usage: node generate.mjs MODEL.onnx [--count N] [--seed S] [--temperature T] [--json]\n'
   + '                        [--prefix P] [--suffix S] [--contains C] [--min-len N] [--max-len N]\n'
@@ -20,8 +18,8 @@ const USAGE = 'usage: node generate.mjs MODEL.onnx [--count N] [--seed S] [--tem
 
 class UsageError extends Error {}
 
-/** How messages name an input: the option that sets it (min_len -> --min-len). @param {string} input */
-const option = (input) => `--${input.replaceAll('_', '-')}`;
+/** How messages name an argument: the option that sets it (minLen -> --min-len). @param {string} name */
+const option = (name) => `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
 function parseCommandLine(argv) {
   let parsed;
@@ -29,7 +27,7 @@ function parseCommandLine(argv) {
     parsed = parseArgs({
       args: argv, allowPositionals: true, strict: true,
       options: {
-        // Values stay strings: ../web/sampler.mjs checks them the way Python checks its arguments.
+        // Values stay strings: the namegen package checks them the way Python checks its arguments.
         count: { type: 'string', default: String(DEFAULTS.count) },
         seed: { type: 'string', default: String(DEFAULTS.seed) },
         temperature: { type: 'string', default: DEFAULTS.temperature.toFixed(1) },
@@ -52,42 +50,29 @@ function parseCommandLine(argv) {
   const { values, positionals } = parsed;
   if (values.help) return { help: true };
   if (positionals.length !== 1) throw new UsageError(`expected one MODEL.onnx, got ${positionals.length} positional arguments`);
-  const { json, help, ...rest } = values;
-  // --min-len -> min_len: sampler.mjs takes Python's argument names.
-  const sample = Object.fromEntries(Object.entries(rest).map(([key, value]) => [key.replaceAll('-', '_'), value]));
-  return { model: positionals[0], json, sample };
+  const { json, help, count, ...rest } = values;
+  // --min-len -> minLen: the package's option names.
+  const options = Object.fromEntries(Object.entries(rest).map(([key, value]) => [key.replace(/-([a-z])/g, (_, c) => c.toUpperCase()), value]));
+  return { model: positionals[0], json, count, options };
 }
 
 async function main() {
   const args = parseCommandLine(process.argv.slice(2));
   if (args.help) { console.log(USAGE); return; }
 
-  let bytes;
-  try {
-    bytes = await readFile(args.model);
-  } catch (err) {
-    throw new UsageError(`cannot read ${args.model}: ${err.code ?? err.message}`);
-  }
-  const { info, model } = openSampler(bytes, args.model); // not a sampler, or a rule we do not know: exit 1
-  let request;
-  try {
-    request = sampleFeeds(ort, info, args.sample, { label: option });
-  } catch (err) {
-    throw err instanceof SamplerArgumentError ? new UsageError(err.message) : err;
-  }
-
-  // `model` takes rule 2's constraints as plain inputs (see openSampler). Log errors only: a
-  // file's overridable initialisers draw a warning each at session creation. One thread is
-  // fastest for the sampler's many small operations (as in Python's runtime.load).
-  const session = await ort.InferenceSession.create(model, { logSeverityLevel: 3, intraOpNumThreads: 1 });
-  const { names, found } = readNames(await session.run(request.feeds, request.fetches));
+  // A file that is not a sampler (or of a sampling rule the package does not know) is a
+  // NamegenError without an `option`: exit 1. A bad argument names its option: exit 2.
+  const warnings = [];
+  const model = await load(args.model, { label: option, warn: (message) => warnings.push(message) });
+  const names = await model.sample(args.count, args.options);
   if (args.json) process.stdout.write(JSON.stringify(names) + '\n');
-  else if (names.length) process.stdout.write(names.join('\n') + '\n'); // no names: no lines (one empty name: one empty line)
-  if (found < request.count) console.error(`generate.mjs: warning: ${shortMessage(found, request.count, option)}`);
+  else if (names.length) process.stdout.write(names.join('\n') + '\n'); // no names (the budget ran out): no lines
+  for (const message of warnings) console.error(`generate.mjs: warning: ${message}`);
 }
 
 main().catch((err) => {
+  const usage = err instanceof UsageError || (err instanceof NamegenError && err.option !== undefined);
   console.error(`generate.mjs: ${err.message}`);
-  if (err instanceof UsageError) console.error(USAGE);
-  process.exitCode = err instanceof UsageError ? 2 : 1;
+  if (usage) console.error(USAGE);
+  process.exitCode = usage ? 2 : 1;
 });

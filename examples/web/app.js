@@ -10,15 +10,18 @@
 // For tests and tools: the batch on show is in <ol id="names">, one <li> per name;
 // <body data-batch="K" data-seed="S" data-found="F" data-ready="1"> once the K-th batch since
 // the page loaded is rendered; errors go in #error (and set data-error="1").
-import * as ort from './node_modules/onnxruntime-web/dist/ort.wasm.min.mjs';
-import { CONSTRAINTS, DEFAULTS, openSampler, readNames, sampleFeeds, shortMessage } from './sampler.mjs';
+//
+// The namegen package (../../js, as node_modules/namegen) does the work: index.html's import map
+// resolves 'namegen' to its browser entry and 'onnxruntime-web' to the WebAssembly build, which
+// fetches its .wasm from beside itself. The package runs onnxruntime-web on one thread, which
+// needs no cross-origin isolation (COOP/COEP headers), so any static server works.
+import { CONSTRAINTS, DEFAULTS, load } from 'namegen';
 
-// Single-threaded wasm needs no cross-origin isolation (COOP/COEP headers), so any static server
-// works. The .wasm and its loader are fetched from the package's dist folder.
-ort.env.wasm.numThreads = 1;
-ort.env.wasm.wasmPaths = new URL('./node_modules/onnxruntime-web/dist/', import.meta.url).href;
-
-const FIELDS = ['seed', 'count', 'temperature', ...CONSTRAINTS]; // query parameters = the form's field names
+/** A form field's (and query parameter's) name for a package option: minLen -> min_len. */
+const field = (option) => option.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+/** The package's option for a form field: min_len -> minLen. */
+const option = (name) => name.replace(/_([a-z])/g, (_, c) => c.toUpperCase());
+const FIELDS = ['seed', 'count', 'temperature', ...CONSTRAINTS.map(field)]; // query parameters = the form's field names
 const FLAGS = ['novel', 'distinct']; // checkboxes
 const $ = (id) => document.getElementById(id);
 const form = $('controls');
@@ -38,50 +41,49 @@ function valuesOf(source) {
 /** Show `values` in the form (the page's state is always what the form says). */
 function fillForm(values) {
   for (const key of FIELDS) {
-    const field = form.elements[key];
-    if (FLAGS.includes(key)) field.checked = ['1', 'true'].includes((values[key] ?? '').toLowerCase());
-    else field.value = values[key] ?? '';
+    const input = form.elements[key];
+    if (FLAGS.includes(key)) input.checked = ['1', 'true'].includes((values[key] ?? '').toLowerCase());
+    else input.value = values[key] ?? '';
   }
 }
 
 async function main() {
   const query = new URLSearchParams(location.search);
   const modelUrl = new URL((query.get('model') ?? '').trim() || 'model.onnx', location.href).href;
-  let values = valuesOf(query); // checked (by sampler.mjs) once the model's metadata is known
+  let values = valuesOf(query); // checked (by the package) once the model's metadata is known
   fillForm(values);
 
   $('status').textContent = `Loading ${modelUrl}…`;
-  const response = await fetch(modelUrl);
-  if (!response.ok) throw new Error(`could not load ${modelUrl}: HTTP ${response.status} ${response.statusText}`);
-  // The vocabulary, limits and sampling rule come from the file's metadata_props, which
-  // onnxruntime-web does not expose: sampler.mjs reads them from the bytes.
-  const { info, model } = openSampler(new Uint8Array(await response.arrayBuffer()), modelUrl);
-  // logSeverityLevel 3 (errors): a file's overridable initialisers draw a warning each.
-  const session = await ort.InferenceSession.create(model, { executionProviders: ['wasm'], logSeverityLevel: 3 });
+  // The vocabulary, limits and sampling rule come from the file's metadata_props. Messages name
+  // the options as the form does (min_len); fewer names than asked for show in the status line.
+  const model = await load(modelUrl, { label: field });
 
-  form.elements.count.placeholder = `${DEFAULTS.count} (1 to ${info.maxCount.toLocaleString('en-US')})`;
-  form.elements.max_len.placeholder = String(info.maxLen);
-  $('vocab').textContent = `Characters: ${info.vocab.slice(1).join('')}. Rule ${info.rule}`
-    + (info.rule < 2 ? ' (this export predates the constraints).' : info.trainingNames ? `; ${info.trainingNames.toLocaleString('en-US')} training names for novel.` : '; no training names (novel is off).');
+  form.elements.count.placeholder = `${DEFAULTS.count} (1 to ${model.maxCount.toLocaleString('en-US')})`;
+  form.elements.max_len.placeholder = String(model.maxLen);
+  $('vocab').textContent = `Characters: ${model.vocab.slice(1).join('')}. Rule ${model.rule}`
+    + (model.rule < 2 ? ' (this export predates the constraints).' : model.trainingNames ? `; ${model.trainingNames.toLocaleString('en-US')} training names for novel.` : '; no training names (novel is off).');
 
-  let batch = 0, offset = 0;
+  let batch = 0, offset = 0, firstSeed = 0n;
   async function draw() {
     for (const button of [$('more'), $('generate')]) button.disabled = true;
     delete document.body.dataset.ready;
     delete document.body.dataset.error;
     $('error').hidden = true;
     try {
-      const first = sampleFeeds(ort, info, values); // checks every value; its seed is taken modulo 2**62
-      const request = offset ? sampleFeeds(ort, info, { ...values, seed: first.seed + BigInt(offset) }) : first; // batch k uses seed + k
-      const { names, found } = readNames(await session.run(request.feeds, request.fetches));
+      const { count, ...rest } = values;
+      const options = Object.fromEntries(Object.entries(rest).map(([key, value]) => [option(key), value]));
+      // Batch k uses seed + k, from the first batch's seed as fed (the form's, modulo 2**62).
+      const drawn = await model.draw(count, offset ? { ...options, seed: firstSeed + BigInt(offset) } : options);
+      if (!offset) firstSeed = drawn.seed;
+      const { names, found } = drawn;
       $('names').replaceChildren(...names.map((name) => Object.assign(document.createElement('li'), { textContent: name })));
       batch += 1;
       const texts = ['prefix', 'suffix', 'contains']; // quoted: a space or a comma would be lost otherwise
-      const rule = CONSTRAINTS.filter((key) => key in values).map((key) => `${key}=${texts.includes(key) ? JSON.stringify(values[key]) : values[key]}`);
-      $('status').textContent = `Batch ${batch}: ${found} names, seed ${request.seed}, temperature ${values.temperature ?? DEFAULTS.temperature.toFixed(1)}`
+      const rule = CONSTRAINTS.map(field).filter((key) => key in values).map((key) => `${key}=${texts.includes(key) ? JSON.stringify(values[key]) : values[key]}`);
+      $('status').textContent = `Batch ${batch}: ${found} names, seed ${drawn.seed}, temperature ${values.temperature ?? DEFAULTS.temperature.toFixed(1)}`
         + (rule.length ? `; ${rule.join(', ')}.` : '.')
-        + (found < request.count ? ` Warning: ${shortMessage(found, request.count)}.` : '');
-      Object.assign(document.body.dataset, { batch: String(batch), seed: String(request.seed), found: String(found), ready: '1' });
+        + (drawn.warning ? ` Warning: ${drawn.warning}.` : '');
+      Object.assign(document.body.dataset, { batch: String(batch), seed: String(drawn.seed), found: String(found), ready: '1' });
     } catch (err) {
       showError(err.message ?? String(err));
     } finally {

@@ -46,7 +46,8 @@ def repeated_tables(path: Path) -> list[str]:
             copy = onnx.TensorProto()
             copy.CopyFrom(init)
             copy.ClearField("name")
-            seen[hashlib.sha1(copy.SerializeToString()).hexdigest()].append((f"initialiser {init.name}", init.ByteSize()))
+            if init.ByteSize() > 256:
+                seen[hashlib.sha1(copy.SerializeToString()).hexdigest()].append((f"initialiser {init.name}", init.ByteSize()))
         for node in graph.node:
             for attribute in node.attribute:
                 if attribute.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) or attribute.ByteSize() <= 256:

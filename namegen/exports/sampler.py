@@ -32,20 +32,46 @@ TABLE_LIMIT = 1 << 16  # list every context (V**block_size of them) up to this m
 class Plan:
     """Which step loops and joins a sampler holds, and when each runs: sizes decide, never the plugin.
 
-    With contexts = V**block_size (V tokens, including the boundary), per call and per batch:
+    contexts = V**block_size (V tokens, the boundary included); `batch` is the size of a
+    candidate batch (rule 2 draws count, then twice the last; with no constraint that rejects,
+    the one batch is `count`):
 
-    | contexts                        | tables (network on every context) | step loop of a batch                  | join of a batch          |
-    |---------------------------------|-----------------------------------|---------------------------------------|--------------------------|
-    | <= ALWAYS_TABLE (1,024)         | every call                        | dense if batch <= FEW_NAMES (32), else search | simple if batch <= FEW_NAMES, else sorted |
-    | ALWAYS_TABLE .. TABLE_LIMIT (65,536) | calls with count * TABLE_PAYOFF (16) >= contexts | as above when tabulated, else network | as above |
-    | > TABLE_LIMIT                   | never                             | network                               | as above                 |
+        contexts                   tables (network on every context)    step loop of a batch         join of a batch
+        <= ALWAYS_TABLE (1,024)    built on every call                  batch <= FEW_NAMES (128):    batch <= FEW_NAMES: simple,
+                                                                        dense, else search           else sorted
+        <= TABLE_LIMIT (65,536)    built when count >= contexts /       tables built: as above;      as above
+                                   TABLE_PAYOFF (16), rounded up        else network
+        > TABLE_LIMIT              never                                network                      as above
 
-    `batch` is the candidate batch's size (rule 2: count, then doubling; without constraints
-    that reject, the one batch of `count`). `sampler_loop` says the row in the metadata.
-    Every path gives the same tokens; the thresholds only choose the fastest (measured by
-    bench/sampler_paths.py; its table, on one intra-op thread, median call):
+    `sampler_loop` puts the tables column in the metadata. Every path draws the same tokens;
+    the thresholds only pick the fastest. bench/sampler_paths.py forces each path (onnxruntime
+    1.32, one intra-op thread, median call, ms; models fitted on the bundled names):
 
-    BENCH_TABLE
+        step loop, linear              names      1      8     32    100    300  1,000
+          dense / search                      0.154  0.241  0.350  0.584   1.22   3.09
+                                              0.216  0.427  0.588  0.770   1.08   1.66   -> dense up to ~230 names
+        join, linear                   names      1     32    100    300  1,000  100,000
+          simple / sorted                     0.154  0.346  0.582   1.05   1.76    166
+                                              0.166  0.378  0.611   1.06   1.64    112   -> simple up to ~350 names
+        join, transformer (stepwise)   the same within 2% up to 1,000 names; 100,000: 9.9 s / 9.7 s
+        tables, 19,683 contexts        names    300  1,000  2,000  3,000  5,000
+          tiny MLP          tabulated          7.35   8.56   10.3   11.5   14.9
+                            stepwise           2.17   5.55   9.99   14.1   23.3   -> crossover ~2,100
+          ngram order 4     tabulated          8.61   9.12   11.3   13.0   16.3
+                            stepwise           2.41   4.60   8.61   12.2   19.8   -> crossover ~3,500
+          default-size MLP  tabulated          9.19   11.1   13.1   14.2   17.7
+                            stepwise           17.6   56.7    120    184    341   -> crossover < 300
+        tables, 729 contexts (MLP)     names 1: 0.43 / 0.31 stepwise; 32: 0.66 / 0.84; 1,000: 2.29 / 5.66
+        tables, 27 contexts (linear)   names 1: 0.19 / 0.24 stepwise; 32: 0.41 / 0.69; 1,000: 1.87 / 3.81
+
+    So every path earns its keep somewhere. A call that tabulates pays for the CDF of every
+    context only: onnxruntime folds the network on every context into a constant when it loads
+    the graph (default-size MLP, 19,683 contexts: load 0.48 s instead of 0.05 s; 9.4 ms per
+    300-name call, 219 ms with graph optimisations off), so the tables cost about the same for
+    every network (7-9 ms at 300 names), while the stepwise loop costs in proportion to the
+    network. TABLE_PAYOFF = 16 sits between a cheap network's crossover (~2,000-3,500 names)
+    and a default-size MLP's (under 300); ALWAYS_TABLE costs at most ~0.1 ms at one name and
+    wins from a few names on.
     """
 
     contexts: int

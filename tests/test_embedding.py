@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import shutil
 import subprocess
 import threading
 import warnings
@@ -28,23 +27,11 @@ import namegen
 from namegen import runtime
 from namegen.data import split_names
 from namegen.errors import NamegenWarning
+from tests._clients import need, node  # noqa: F401 - node is a fixture
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE_DIR, WEB_DIR = ROOT / "examples" / "node", ROOT / "examples" / "web"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-INSTALL_HINT = "run scripts/install_clients.sh"
-
-
-def need(condition: bool, reason: str) -> None:
-    if not condition:
-        pytest.skip(f"{reason}; {INSTALL_HINT}")
-
-
-@pytest.fixture(scope="module")
-def node() -> str:
-    path = shutil.which("node")
-    need(path is not None, "`node` is not on PATH")
-    return path
 
 
 def python_sample(sampler, count: int, seed: int, temperature: float = 1.0, **constraints) -> tuple[list[str], bool]:

@@ -23,11 +23,11 @@ import pytest
 
 from namegen import runtime
 from namegen.errors import NamegenWarning
+from tests._clients import need, node  # noqa: F401 - node is a fixture
 
 ROOT = Path(__file__).resolve().parent.parent
 JS_DIR = ROOT / "js"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-INSTALL_HINT = "run scripts/install_clients.sh"
 PLUGINS = ("linear", "mlp", "rnn")  # a table lookup, a window network and a recurrent one, each inside the sampler's loop or not
 README_SNIPPET = re.compile(r"<!-- js-snippet -->\s*```js\n(.*?)```\s*<!-- /js-snippet -->", re.S)
 
@@ -49,18 +49,6 @@ CASES = [
     (10, 3, 1.0, {"prefix": ""}),  # a constraint given, though empty
 ]
 PYTHON_NAMES = {"minLen": "min_len", "maxLen": "max_len", "maxCandidates": "max_candidates"}
-
-
-def need(condition: bool, reason: str) -> None:
-    if not condition:
-        pytest.skip(f"{reason}; {INSTALL_HINT}")
-
-
-@pytest.fixture(scope="module")
-def node() -> str:
-    path = shutil.which("node")
-    need(path is not None, "`node` is not on PATH")
-    return path
 
 
 @pytest.fixture(scope="module")

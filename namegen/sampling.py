@@ -145,17 +145,24 @@ def sample_tokens(network, count: int, seed: int, temperature: float, max_len: i
         return _sample_tokens(torch, network, count, seed, temperature, max_len, prefix, min_len, first)
 
 
+def has_step_form(network) -> bool:
+    """Whether `network` offers the optional step form (`initial_state`, `step`): see `_incremental_steps`."""
+    return callable(getattr(network, "step", None)) and callable(getattr(network, "initial_state", None))
+
+
 def _sample_tokens(torch, network, count, seed, temperature, max_len, prefix, min_len, first):
     block_size = network.block_size
     tokens = torch.zeros(count, max_len, dtype=torch.int64)
-    context = torch.zeros(count, block_size + len(prefix), dtype=torch.int64)
     if prefix:
         tokens[:, : len(prefix)] = torch.tensor(prefix)
-        context[:, block_size:] = torch.tensor(prefix)
-    context = context[:, context.shape[1] - block_size :]
     alive = torch.arange(count, dtype=torch.int64)
     keys = row_keys(seed, alive + first)
-    for step in range(len(prefix), max_len):
+    step = len(prefix)
+    if has_step_form(network):
+        step, alive, keys = _incremental_steps(torch, network, tokens, alive, keys, step, temperature, min(max_len, block_size), min_len)
+    # The window: the last block_size tokens of boundary tokens + the name so far.
+    context = torch.cat([torch.zeros(len(alive), block_size, dtype=torch.int64), tokens[alive, :step]], dim=1)[:, step:]
+    for step in range(step, max_len if len(alive) else step):
         # The context ends in the boundary only at step 0: rule 1's "never empty" is min_len 1.
         no_end = (context[:, -1] == 0) | (step < min_len)
         chosen = pick(network(context), uniforms(keys, step), temperature, no_end)
@@ -166,6 +173,37 @@ def _sample_tokens(torch, network, count, seed, temperature, max_len, prefix, mi
         alive, keys = alive[going], keys[going]
         context = torch.cat([context[going, 1:], chosen[going, None]], dim=1)
     return tokens
+
+
+def _incremental_steps(torch, network, tokens, alive, keys, step, temperature, until, min_len):
+    """Steps `step` .. until - 1 (until <= block_size) by the network's step form, which reads one
+    token per call and carries a state (an RNN's hidden state, a transformer's key/value cache)
+    instead of reading the whole window:
+
+        network.initial_state() -> state before any token (a list of tensors [1, ...])
+        network.step(token [B], state) -> (logits [B, V] after it, the state after it)
+
+    where feeding the stream's boundary token and then the name's characters gives, after the
+    character at position t (< block_size), the logits `forward` gives for the window that ends
+    there. Writes the drawn tokens into `tokens`; returns (next step, alive, keys)."""
+    stream = [0, *tokens[0, :step].tolist()]  # the boundary token, then the prefix
+    if step >= until:
+        return step, alive, keys
+    state = network.initial_state()
+    for token in stream[:step]:  # the same for every name: fed once, at batch 1
+        _, state = network.step(torch.tensor([token]), state)
+    state = [s.expand(len(alive), *s.shape[1:]) for s in state]
+    token = torch.full((len(alive),), stream[step], dtype=torch.int64)
+    for step in range(step, until):
+        logits, state = network.step(token, state)
+        chosen = pick(logits, uniforms(keys, step), temperature, torch.tensor(step == 0 or step < min_len))
+        tokens[alive, step] = chosen
+        going = chosen != 0
+        alive, keys, token = alive[going], keys[going], chosen[going]
+        if not len(alive):
+            return step + 1, alive, keys
+        state = [s[going] for s in state]
+    return until, alive, keys
 
 
 @dataclass(frozen=True)

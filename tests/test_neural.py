@@ -112,11 +112,11 @@ def test_rows_are_independent_and_float64_is_float64(plugin, fitted):
 
 
 @pytest.mark.parametrize("plugin", ["rnn", "transformer"])
-def test_whole_name_models_sample_through_the_network_loop(plugin, onnx_export):
+def test_whole_name_models_sample_through_their_step_form(plugin, onnx_export):
     """Too many contexts to tabulate: the exported sampler must run the network inside its Loop,
-    so the registry-wide sampler tests exercise that path on these plugins."""
+    by their step form, so the registry-wide sampler tests exercise that path on these plugins."""
     meta = {p.key: p.value for p in onnx.load(onnx_export(plugin).sampler).metadata_props}
-    assert meta["sampler_loop"] == "stepwise"
+    assert meta["sampler_loop"] == "incremental"
 
 
 @pytest.mark.parametrize("plugin", NEURAL)

@@ -137,13 +137,18 @@ def splice(network: onnx.ModelProto, g: Graph, context: str, outer: list, tag: s
 
     Initializers keep their state-dict names under `tag/` and go to `outer` (the main graph),
     so a Loop body can read them from the enclosing scope and the exported weights are the
-    checkpoint's tensors, byte for byte. Every other value is numbered by `g`, the nodes lose
-    their names (torch.onnx's spelled-out names, "/cell/Gemm_3_output_0", were two thirds of
-    an rnn sampler's bytes), and equal Constant nodes become one (an unrolled network repeats
-    its constants at every position).
+    checkpoint's tensors, byte for byte (a network and its step form share them). Every other
+    value is numbered by `g`, the nodes lose their names (torch.onnx's spelled-out names,
+    "/cell/Gemm_3_output_0", were two thirds of an rnn sampler's bytes), and equal Constant
+    nodes become one (an unrolled network repeats its constants at every position).
     """
+    return splice_all(network, g, [context], outer, tag)[0]
+
+
+def splice_all(network: onnx.ModelProto, g: Graph, inputs: list[str], outer: list, tag: str = "network") -> list[str]:
+    """`splice` for a network of several inputs (`inputs`, in its order) and outputs (returned in its order)."""
     graph = network.graph
-    rename = {graph.input[0].name: context}
+    rename = {i.name: value for i, value in zip(graph.input, inputs, strict=True)}
     for init in graph.initializer:
         rename[init.name] = f"{tag}/{init.name}"
         if not any(i.name == rename[init.name] for i in outer):
@@ -165,7 +170,7 @@ def splice(network: onnx.ModelProto, g: Graph, context: str, outer: list, tag: s
                 rename[out] = g.name()
         spliced.output[:] = [rename[o] if o else o for o in node.output]
         g.nodes.append(spliced)
-    return rename[graph.output[0].name]
+    return [rename[o.name] for o in graph.output]
 
 
 def make_model(g: Graph, inputs: list, outputs: list, initializers: list, meta: dict[str, str], name: str) -> onnx.ModelProto:

@@ -4,7 +4,8 @@ only in cost (see `sampler.Plan` for which runs when):
 
 * `dense_loop`: tabulated CDF rows, every row of the batch on every step; fewest nodes per step;
 * `search_loop`: tabulated CDF rows, the names still going only, binary search for the pick;
-* `network_loop`: the network inside the loop, on the names still going.
+* `network_loop`: the network inside the loop, on the names still going: by its step form
+  (one token in, a carried state) where it has one, else on the whole window.
 
 The tabulated loops read `Tables` that `tabulate` builds once per call (the network on every
 context). A loop returns the batch's rows [batch, max_len] of TOKEN_TYPE: the prefix, the drawn
@@ -14,14 +15,17 @@ tokens, 0-padding.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import onnx
 from onnx import TensorProto
 
-from .graph import Graph, LoopBody, Type, splice
+from .graph import INT64_MAX, Graph, LoopBody, Type, splice, splice_all
 from .rule import cdf_of, count_below, next_state, row_keys, uniforms
+
+if TYPE_CHECKING:
+    from .network import StepNetwork
 
 TOKEN_TYPE = TensorProto.UINT8  # token ids inside the sampler (V <= 256): an eighth of int64's memory traffic
 ROWS = Type(TOKEN_TYPE, ["batch", "max_len"])  # what a step loop returns
@@ -37,6 +41,7 @@ class Call:
     vocab_size: int
     block_size: int
     network: onnx.ModelProto  # context int64 [n, block_size] -> logits float64 [n, V]
+    step_network: StepNetwork | None  # its step form (token, state -> logits, state), if it has one
     initializers: list  # the main graph's: the network's weights go there when it is spliced in
     count: str  # int64 []
     prefix: str  # int64 [prefix_len]: tokens forced at steps 0 .. prefix_len - 1
@@ -136,10 +141,21 @@ def run_steps(g: Graph, call: Call, batch: Batch, body: LoopBody, initial: dict[
     """Run a step loop (scan output `column`) for the steps after the prefix, at most
     max_len - prefix_len of them; returns the rows [batch, max_len]: prefix, draws, 0-padding."""
     column = g.loop(body, call.steps, g.const(True, np.bool_), initial)["column"]
-    drawn = g.op("Transpose", g.op("Cast", column, to=TOKEN_TYPE), perm=[1, 0])  # [batch, steps run]
+    return rows_of(g, call, batch, [drawn_of(g, batch, column)])
+
+
+def drawn_of(g: Graph, batch: Batch, column: str) -> str:
+    """A step loop's scan output [steps run, batch] as [batch, steps run] tokens. Reshaped, not
+    only transposed: a Loop that ran no step gives its scan output the shape [0, 0]."""
+    drawn = g.op("Transpose", g.op("Cast", column, to=TOKEN_TYPE), perm=[1, 0])
+    return g.op("Reshape", drawn, g.op("Concat", g.op("Shape", batch.index), g.i64([-1]), axis=0))
+
+
+def rows_of(g: Graph, call: Call, batch: Batch, drawn: list[str]) -> str:
+    """The rows [batch, max_len]: the prefix, then the `drawn` tokens ([batch, steps] each), then 0s."""
     shape = g.op("Concat", g.op("Shape", batch.index), g.op("Shape", call.prefix), axis=0)
     prefix = g.op("Expand", g.op("Cast", g.op("Unsqueeze", call.prefix, g.i64([0])), to=TOKEN_TYPE), shape)
-    rows = g.op("Concat", prefix, drawn, axis=1)
+    rows = g.op("Concat", prefix, *drawn, axis=1)
     missing = g.op("Sub", g.op("Unsqueeze", call.max_len, g.i64([0])), g.op("Shape", rows, start=1, end=2))
     return g.op("Pad", rows, g.op("Concat", g.i64([0, 0, 0]), missing, axis=0))
 
@@ -219,9 +235,36 @@ def search_loop(g: Graph, call: Call, batch: Batch, tables: Tables) -> str:
 
 def network_loop(g: Graph, call: Call, batch: Batch) -> str:
     """Contexts too many to tabulate: the network runs in the loop, on the names still going.
+    With a step form, `incremental_loop` draws the steps below block_size and `window_loop`
+    any after them (a name longer than the window: the step form no longer equals forward)."""
+    if call.step_network is None:
+        column = window_loop(g, call, batch, call.prefix_len, call.steps, batch.positions, batch.keys, window_of(g, call, batch.positions, None))
+        return rows_of(g, call, batch, [drawn_of(g, batch, column)])
+    until = g.op("Min", call.max_len, g.i64(call.block_size))
+    first = incremental_loop(g, call, batch, g.op("Max", g.op("Sub", until, call.prefix_len), g.i64(0)))
+    drawn = drawn_of(g, batch, first["column"])
+    next_step = g.op("Squeeze", g.op("Add", call.prefix_len, g.op("Shape", drawn, start=1, end=2)), g.i64([0]))
+    after = window_loop(g, call, batch, next_step, g.op("Sub", call.max_len, next_step), first["alive"], first["keys"],
+                        window_of(g, call, first["alive"], drawn))
+    return rows_of(g, call, batch, [drawn, drawn_of(g, batch, after)])
 
-        alive = 0 .. batch - 1; keys = batch keys; context = context0 for every row
-        for step in prefix_len .. max_len - 1, while alive:
+
+def window_of(g: Graph, call: Call, alive: str, drawn: str | None) -> str:
+    """The windows [alive, block_size] of the names `alive` (rows of the batch) after the prefix
+    and `drawn` [batch, steps]: the last block_size tokens of boundary tokens + the name so far."""
+    bs = call.block_size
+    if drawn is None:
+        return g.op("Expand", g.op("Unsqueeze", call.context0, g.i64([0])), g.op("Concat", g.op("Shape", alive), g.i64([bs]), axis=0))
+    boundary = g.op("Expand", g.op("Unsqueeze", call.context0, g.i64([0])), g.op("Concat", g.op("Shape", drawn, end=1), g.i64([bs]), axis=0))
+    names = g.op("Concat", boundary, g.op("Cast", drawn, to=TensorProto.INT64), axis=1)  # context0 holds the prefix's end
+    return g.op("Gather", g.op("Slice", names, g.i64([-bs]), g.i64([INT64_MAX]), g.i64([1])), alive, axis=0)
+
+
+def window_loop(g: Graph, call: Call, batch: Batch, first_step: str, trips: str, alive: str, keys: str, context: str) -> str:
+    """The network on each name's whole window, from step `first_step` on; returns the scan
+    output `column` [steps run, batch]:
+
+        for step in first_step .. first_step + trips - 1, while alive:
             no_end = context[:, -1] == 0 or step < min_len
             cdf = cdf_of(network(context), temperature, no_end)
             chosen = count(cdf < uniform(keys, step) * cdf[:, -1])
@@ -229,18 +272,64 @@ def network_loop(g: Graph, call: Call, batch: Batch) -> str:
             alive, keys, context = (alive, keys, context[:, 1:] ++ chosen)[chosen > 0]
     """
     V, bs = call.vocab_size, call.block_size
-    context0 = g.op("Expand", g.op("Unsqueeze", call.context0, g.i64([0])), g.op("Concat", g.op("Shape", batch.index), g.i64([bs]), axis=0))
     b = LoopBody("net/", carried={"alive": GOING, "keys": GOING, "context": Type(TensorProto.INT64, ["alive", bs])},
                  scans={"column": COLUMN})
-    step = step_of(b, call)
-    context = b["context"]
-    last = b.op("Slice", context, b.i64([-1]), b.i64([bs]), b.i64([1]))
+    step = b.op("Add", b.iteration, first_step)
+    window = b["context"]
+    last = b.op("Slice", window, b.i64([-1]), b.i64([bs]), b.i64([1]))
     no_end = b.op("Or", b.op("Equal", last, b.i64(0)), b.op("Less", step, call.min_len))
-    cdf = cdf_of(b, splice(call.network, b, context, call.initializers), call.temperature, no_end, V)
-    u = uniforms(b, b["keys"], b.op("Gather", call.step_mix, step))
-    threshold = b.op("Mul", b.op("Unsqueeze", u, b.i64([1])), b.op("Slice", cdf, b.i64([-1]), b.i64([V]), b.i64([1])))
-    chosen = count_below(b, cdf, threshold)
-    shifted = b.op("Concat", b.op("Slice", context, b.i64([1]), b.i64([bs]), b.i64([1])), b.op("Unsqueeze", chosen, b.i64([1])), axis=1)
+    chosen = pick(b, call, splice(call.network, b, window, call.initializers), no_end, b["keys"], step)
+    shifted = b.op("Concat", b.op("Slice", window, b.i64([1]), b.i64([bs]), b.i64([1])), b.op("Unsqueeze", chosen, b.i64([1])), axis=1)
     finish_compacting(b, chosen, batch.zeros(g, TOKEN_TYPE), {"keys": b["keys"], "context": shifted})
-    return run_steps(g, call, batch, b, {"alive": batch.positions, "keys": batch.keys, "context": context0})
+    going = g.op("Greater", g.op("Size", alive), g.i64(0))
+    return g.loop(b, trips, going, {"alive": alive, "keys": keys, "context": context})["column"]
 
+
+def pick(b: Graph, call: Call, logits: str, no_end: str, keys: str, step: str) -> str:
+    """The rule's pick of each row's next token from its logits."""
+    V = call.vocab_size
+    cdf = cdf_of(b, logits, call.temperature, no_end, V)
+    u = uniforms(b, keys, b.op("Gather", call.step_mix, step))
+    threshold = b.op("Mul", b.op("Unsqueeze", u, b.i64([1])), b.op("Slice", cdf, b.i64([-1]), b.i64([V]), b.i64([1])))
+    return count_below(b, cdf, threshold)
+
+
+def incremental_loop(g: Graph, call: Call, batch: Batch, trips: str) -> dict[str, str]:
+    """The step form, for `trips` steps from the prefix's end (all below block_size): one token
+    per name and step goes through the network, with the state it carries. Returns the Loop's
+    outputs (`alive`, `keys`, ..., scan `column` [steps run, batch]):
+
+        stream = [boundary] ++ prefix
+        state = initial; for token in stream[:prefix_len]: state = step(token, state)   # batch 1, once
+        alive = 0 .. batch - 1; keys = batch keys; token = stream[prefix_len] for every row; state for every row
+        for step in prefix_len .. prefix_len + trips - 1, while alive:
+            logits, state = step(token, state)
+            chosen = the pick from logits (the end masked at step 0 and below min_len)
+            column = zeros(batch); column[alive] = chosen
+            alive, keys, token, state = (alive, keys, chosen, state)[chosen > 0]
+    """
+    net = call.step_network
+    states = [f"state{i}" for i in range(len(net.initial))]
+    kinds = {name: Type(TensorProto.DOUBLE, None) for name in states}
+    stream = g.op("Concat", g.i64([0]), call.prefix, axis=0)
+    # The prefix is fed only when the loop runs (a prefix of block_size or more characters leaves it to the windows).
+    fed = g.op("Where", g.op("Greater", trips, g.i64(0)), call.prefix_len, g.i64(0))
+    p = LoopBody("prefix/", carried=kinds)
+    _, *after = splice_all(net.proto, p, [p.op("Unsqueeze", p.op("Gather", stream, p.iteration), p.i64([0])), *(p[s] for s in states)],
+                           call.initializers)
+    p.finish(None, dict(zip(states, after)))
+    initial = {s: g.const(value, np.float64) for s, value in zip(states, net.initial)}
+    primed = g.loop(p, fed, "", initial)
+    batch_shape = g.op("Shape", batch.index)
+    for s in states:  # the fed state for every row
+        primed[s] = g.op("Expand", primed[s], g.op("Concat", batch_shape, g.op("Shape", primed[s], start=1), axis=0))
+
+    b = LoopBody("step/", carried={"alive": GOING, "keys": GOING, "token": GOING, **kinds}, scans={"column": COLUMN})
+    step = step_of(b, call)
+    logits, *state = splice_all(net.proto, b, [b["token"], *(b[s] for s in states)], call.initializers)
+    no_end = b.op("Or", b.op("Equal", step, b.i64(0)), b.op("Less", step, call.min_len))
+    chosen = pick(b, call, logits, no_end, b["keys"], step)
+    finish_compacting(b, chosen, batch.zeros(g, TOKEN_TYPE), {"keys": b["keys"], "token": chosen, **dict(zip(states, state))})
+    token = g.op("Expand", g.op("Gather", stream, call.prefix_len), batch_shape)
+    return g.loop(b, trips, g.const(True, np.bool_), {"alive": batch.positions, "keys": batch.keys, "token": token,
+                                                      **{s: primed[s] for s in states}})

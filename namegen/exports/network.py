@@ -1,5 +1,6 @@
 """The plugin's network alone, as ONNX (context int64 [batch, block_size] -> logits [batch, V]),
-through torch.onnx; `graph.splice` puts it into the sampler and the scorer."""
+and its optional step form (token, state -> logits, state), through torch.onnx; `graph.splice`
+puts them into the sampler and the scorer."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ import copy
 import io
 import logging
 import warnings
-from contextlib import redirect_stdout
+from contextlib import contextmanager, redirect_stdout
+from dataclasses import dataclass
 
+import numpy as np
 import onnx
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
+from .. import sampling
 from ..errors import NamegenError
 from .graph import OPSET
 
@@ -31,17 +35,78 @@ def export_network(model, float64: bool = False) -> onnx.ModelProto:
     if float64:
         network = copy.deepcopy(network).double()
     example = torch.zeros(2, network.block_size, dtype=torch.int64)
+    with quiet_exporter():
+        try:
+            proto = traced_export(network, (example,), ["context"], ["logits"], {"context": {0: "batch"}})
+        except Exception:  # noqa: BLE001 - a network TorchScript cannot trace: the dynamo exporter may
+            proto = dynamo_export(network, example)
+    return finish(model, proto, weights, float64)
+
+
+@dataclass(frozen=True)
+class StepNetwork:
+    """A network's step form as ONNX: `token` int64 [batch] and `state0` .. `stateN` (float64,
+    batch first) -> `logits` float64 [batch, V] and `next0` .. `nextN`; `initial` is the state
+    before any token (batch 1), computed here once, as the torch step form gives it."""
+
+    proto: onnx.ModelProto
+    initial: tuple[np.ndarray, ...]
+
+
+class _StepForm(torch.nn.Module):
+    """(token, *state) -> (logits, *state): the step form as a module torch.onnx can trace."""
+
+    def __init__(self, network: torch.nn.Module):
+        super().__init__()
+        self.network = network
+
+    def forward(self, token, *state):
+        logits, state = self.network.step(token, list(state))
+        return (logits, *state)
+
+
+def export_step_network(model) -> StepNetwork | None:
+    """The network's step form in float64 (see sampling.has_step_form), None if it has none.
+    Its initialisers are named and stored as `export_network`'s: the sampler holds each weight once."""
+    network = model._fitted().eval()
+    if not sampling.has_step_form(network):
+        return None
+    weights = {key: tensor.detach() for key, tensor in network.state_dict().items()}
+    network = copy.deepcopy(network).double()
+    with torch.no_grad():
+        initial = [s.detach() for s in network.initial_state()]
+        # An example past the first position (caches not empty), two rows: nothing in it is a traced constant.
+        example = [s.expand(2, *s.shape[1:]) for s in initial]
+        for token in (0, 1):
+            _, example = network.step(torch.tensor([token, token]), example)
+    names = [f"state{i}" for i in range(len(initial))]
+    outputs = [f"next{i}" for i in range(len(initial))]
+    axes = {name: {d: f"{name}_{d}" for d in range(s.dim())} for name, s in zip(names + outputs, example + example)}
+    with quiet_exporter():
+        proto = traced_export(_StepForm(network), (torch.zeros(2, dtype=torch.int64), *example), ["token", *names],
+                              ["logits", *outputs], {"token": {0: "batch"}, "logits": {0: "batch"}, **axes})
+    for init in proto.graph.initializer:  # the wrapper's "network." prefix off: the state_dict's keys, as forward's
+        old = init.name
+        init.name = old.removeprefix("network.")
+        for node in proto.graph.node:
+            node.input[:] = [init.name if i == old else i for i in node.input]
+    return StepNetwork(finish(model, proto, weights, True), tuple(s.numpy() for s in initial))
+
+
+@contextmanager
+def quiet_exporter():
     quiet = logging.getLogger("torch.onnx")
     level = quiet.level
     with warnings.catch_warnings(), redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         quiet.setLevel(logging.ERROR)  # the exporter logs torchvision notes that say nothing about our model
         try:
-            proto = traced_export(network, example)
-        except Exception:  # noqa: BLE001 - a network TorchScript cannot trace: the dynamo exporter may
-            proto = dynamo_export(network, example)
+            yield
         finally:
             quiet.setLevel(level)
+
+
+def finish(model, proto: onnx.ModelProto, weights: dict, float64: bool) -> onnx.ModelProto:
     if proto.functions:
         raise NamegenError(f"the {model.plugin_name!r} network exports with ONNX functions, which namegen cannot splice yet")
     if float64:
@@ -49,15 +114,14 @@ def export_network(model, float64: bool = False) -> onnx.ModelProto:
     return proto
 
 
-def traced_export(network: torch.nn.Module, example: torch.Tensor) -> onnx.ModelProto:
+def traced_export(network: torch.nn.Module, example: tuple, inputs: list[str], outputs: list[str], axes: dict) -> onnx.ModelProto:
     """torch.onnx's TorchScript exporter: 0.02-0.4 s for the zoo's networks where the dynamo
     exporter takes 1-7 s (measured: linear 0.13 s vs 3.1 s, rnn 0.41 s vs 6.8 s). Constant
     folding is off so that every weight stays an initialiser named by its state_dict key."""
     buffer = io.BytesIO()
     # Opset 20, the newest this exporter supports; its nodes mean the same under the sampler's opset 21.
-    torch.onnx.export(network, (example,), buffer, dynamo=False, opset_version=TRACED_OPSET, input_names=["context"],
-                      output_names=["logits"], dynamic_axes={"context": {0: "batch"}}, do_constant_folding=False,
-                      keep_initializers_as_inputs=False)
+    torch.onnx.export(network, example, buffer, dynamo=False, opset_version=TRACED_OPSET, input_names=inputs,
+                      output_names=outputs, dynamic_axes=axes, do_constant_folding=False, keep_initializers_as_inputs=False)
     proto = onnx.load_from_string(buffer.getvalue())
     onnx.checker.check_model(proto, full_check=True)  # its graphs are not always valid ONNX (CumSum of bool): then dynamo
     return proto

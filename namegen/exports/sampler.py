@@ -18,6 +18,7 @@ from .. import sampling
 from ..errors import NamegenError
 from ..runtime import SAMPLER_FORMAT
 from .graph import INT64, INT64_MAX, Graph, LoopBody, Type, if_op, info, make_model, metadata
+from .network import StepNetwork, export_step_network
 from .loops import ROWS, TOKEN_TYPE, Batch, Call, Tables, dense_loop, network_loop, search_loop, tabulate
 from .rule import mix, seed_key
 from .strings import join, name_lengths
@@ -115,7 +116,7 @@ def constraint_inputs(model, training_names) -> list[tuple[str, np.ndarray]]:
     return inputs + [("distinct", np.array(False)), ("max_candidates", np.array(0, np.int64))]
 
 
-def clamp_inputs(g: Graph, model, network: onnx.ModelProto, initializers: list) -> Call:
+def clamp_inputs(g: Graph, model, network: onnx.ModelProto, step_network: StepNetwork | None, initializers: list) -> Call:
     """The Call: every input clamped into its range (the runtimes reject bad values with a
     message naming the input; the graph itself only promises to stay bounded on any input)."""
     V, bs = len(model.vocab_), model.block_size
@@ -126,7 +127,7 @@ def clamp_inputs(g: Graph, model, network: onnx.ModelProto, initializers: list) 
     min_len = g.op("Min", g.op("Max", "min_len", g.i64(1)), max_len)
     # the context after the prefix: its last block_size tokens, boundary tokens before it
     context0 = g.op("Slice", g.op("Concat", g.i64(np.zeros(bs, np.int64)), prefix, axis=0), g.i64([-bs]), g.i64([INT64_MAX]))
-    return Call(vocab_size=V, block_size=bs, network=network, initializers=initializers, count=count, prefix=prefix,
+    return Call(vocab_size=V, block_size=bs, network=network, step_network=step_network, initializers=initializers, count=count, prefix=prefix,
                 prefix_len=prefix_len, max_len=max_len, min_len=min_len, steps=g.op("Sub", max_len, prefix_len),
                 temperature=g.op("Cast", "temperature", to=TensorProto.DOUBLE),
                 step_mix=mix(g, g.op("Range", g.i64(0), max_len, g.i64(1))), seed_key=seed_key(g, "seed"), context0=context0)
@@ -259,10 +260,13 @@ def candidate_batches(g: Graph, call: Call, plan: Plan, chars: tuple[str, ...], 
 
 
 def build_sampler(model, network: onnx.ModelProto, table_limit: int | None = None,
-                  training_names: tuple[str, ...] | None = None, plan: Plan | None = None) -> onnx.ModelProto:
+                  training_names: tuple[str, ...] | None = None, plan: Plan | None = None,
+                  step_form: bool = True) -> onnx.ModelProto:
     """The sampler graph for `model`, its network (`network`: float64, from export_network) spliced in.
 
     `plan`: the step loops and joins, `plan_for(V, block_size, table_limit)` unless given.
+    `step_form`: the network loop runs the network's step form where it has one (False: the
+    whole window at every step, for comparison).
     `training_names` travel in the graph (a string set) for `novel`; None leaves them and the
     `novel` input out."""
     chars = model.vocab_.chars
@@ -271,13 +275,14 @@ def build_sampler(model, network: onnx.ModelProto, table_limit: int | None = Non
     plan = plan or plan_for(len(chars), model.block_size, table_limit)
     initializers: list = []
     g = Graph("")
-    call = clamp_inputs(g, model, network, initializers)
+    step_network = export_step_network(model) if step_form and "network" in plan.step_loops else None
+    call = clamp_inputs(g, model, network, step_network, initializers)
     found = candidate_batches(g, call, plan, chars, training_names)
     g.op("Cast", found["rows"], to=TensorProto.INT64, name="tokens")
     g.op("Size", found["names"], name="found")
 
     meta = metadata(model, SAMPLER_FORMAT)
-    meta["sampler_loop"] = plan.sampler_loop
+    meta["sampler_loop"] = plan.sampler_loop if step_network is None else plan.sampler_loop.replace("stepwise", "incremental")
     meta["training_names"] = str(0 if training_names is None else len(training_names))
     defaults = constraint_inputs(model, training_names)
     initializers += [numpy_helper.from_array(value, name) for name, value in defaults]

@@ -32,28 +32,51 @@ class RNNNetwork(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(hidden, vocab_size)
 
+    def cell(self, layer: int, gx: torch.Tensor, h: torch.Tensor, c: torch.Tensor, move: torch.Tensor):
+        """One step of layer `layer`: its input's gates `gx`, state (h, c) -> the next (h, c),
+        moved only where `move` (the token is not the boundary)."""
+        gh = self.recurrent[layer](h)
+        if self.lstm:
+            i, f, g, o = (gx + gh).chunk(4, dim=-1)
+            c = torch.where(move, torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g), c)
+            new = torch.sigmoid(o) * torch.tanh(c)
+        else:  # torch.nn.GRU's equations
+            (xr, xz, xn), (hr, hz, hn) = gx.chunk(3, dim=-1), gh.chunk(3, dim=-1)
+            r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
+            n = torch.tanh(xn + r * hn)
+            new = n + z * (h - n)
+        return torch.where(move, new, h), c
+
     def run(self, tokens: torch.Tensor) -> torch.Tensor:
         """int64 [B, T] -> the top layer's state after each position, [B, T, hidden]."""
         moves = (tokens != 0).unsqueeze(-1).unbind(dim=1)  # the boundary token leaves every state as it is
         x = self.drop(self.embed(tokens))
-        for inputs, recurrent, start in zip(self.inputs, self.recurrent, self.start):
+        for layer, (inputs, start) in enumerate(zip(self.inputs, self.start)):
             h, c = start[0], start[-1]  # [hidden]: broadcast against the batch on the first step
             outputs = []
             for gx, move in zip(inputs(x).unbind(dim=1), moves):
-                gh = recurrent(h)
-                if self.lstm:
-                    i, f, g, o = (gx + gh).chunk(4, dim=-1)
-                    c = torch.where(move, torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g), c)
-                    new = torch.sigmoid(o) * torch.tanh(c)
-                else:  # torch.nn.GRU's equations
-                    (xr, xz, xn), (hr, hz, hn) = gx.chunk(3, dim=-1), gh.chunk(3, dim=-1)
-                    r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
-                    n = torch.tanh(xn + r * hn)
-                    new = n + z * (h - n)
-                h = torch.where(move, new, h)
+                h, c = self.cell(layer, gx, h, c, move)
                 outputs.append(h)
             x = self.drop(torch.stack(outputs, dim=1))
         return x
+
+    def initial_state(self) -> list[torch.Tensor]:
+        """The step form's state before any token, batch 1: each layer's h (and an LSTM's c)."""
+        return [s[None] for start in self.start for s in start]
+
+    def step(self, token: torch.Tensor, state: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The step form: token int64 [B] and the state after the tokens before it -> the logits
+        after it [B, V] and the state after it (the hidden states; `run`'s cell, one position)."""
+        move = (token != 0).unsqueeze(-1)
+        per_layer, new = 2 if self.lstm else 1, []
+        # The first layer's input gates of every token, looked up: a V-row table (constant in an export) instead of a product per name.
+        gx = self.inputs[0](self.embed.weight)[token]
+        for layer, inputs in enumerate(self.inputs):
+            h, c = state[per_layer * layer], state[per_layer * layer + per_layer - 1]
+            h, c = self.cell(layer, gx if layer == 0 else inputs(x), h, c, move)
+            new += [h, c] if self.lstm else [h]
+            x = h
+        return self.head(x), new
 
     def forward(self, context: torch.Tensor) -> torch.Tensor:
         return self.head(self.run(context)[:, -1])
@@ -89,7 +112,6 @@ class RNN(NameModel):
                 raise NamegenError(f"cell must be 'gru' or 'lstm', got {self.cell!r}")
             check_at_least_one(self, "embed", "hidden", "layers")  # dropout: the trainer's checks
 
-    # Small: the exported sampler runs the whole max_len window through the cells at every step.
     test_hyperparams = {"embed": 4, "hidden": 8, "steps": 150, "eval_every": 50, "lr": 0.01, "dropout": 0.0}
 
     def build_network(self, vocab_size: int, max_len: int) -> RNNNetwork:

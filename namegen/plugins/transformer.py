@@ -13,11 +13,24 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from ..errors import NamegenError
 from ..model import NameModel
 from ..registry import register
 from ..train import TrainConfig, check_at_least_one
+
+
+class TanhGELU(nn.Module):
+    """GELU's tanh form: exact GELU exports as Erf, which onnxruntime cannot run in float64 (the
+    samplers' type). In float64 it is written out, because onnxruntime's float64 Gelu kernel is
+    accurate to only ~6e-9 (its Tanh: 1e-16), enough to move a sampler's CDF boundary; in
+    float32 (training, the scorer) it is torch's fused kernel."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype != torch.float64:
+            return F.gelu(x, approximate="tanh")
+        return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * (x * x * x))))
 
 
 class Block(nn.Module):
@@ -26,8 +39,7 @@ class Block(nn.Module):
         self.heads = heads
         self.ln1, self.ln2 = nn.LayerNorm(width), nn.LayerNorm(width)
         self.qkv, self.proj = nn.Linear(width, 3 * width), nn.Linear(width, width)
-        # tanh GELU: exact GELU exports as Erf, which onnxruntime cannot run in float64 (the sampler's type)
-        self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(approximate="tanh"), nn.Linear(4 * width, width), nn.Dropout(dropout))
+        self.mlp = nn.Sequential(nn.Linear(width, 4 * width), TanhGELU(), nn.Linear(4 * width, width), nn.Dropout(dropout))
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, allowed: torch.Tensor, last: bool = False) -> torch.Tensor:
@@ -39,6 +51,16 @@ class Block(nn.Module):
         att = self.drop(att.masked_fill(~allowed, float("-inf")).softmax(dim=-1))
         x = x + self.drop(self.proj((att @ v).transpose(1, 2).reshape(B, -1, C)))
         return x + self.mlp(self.ln2(x))
+
+    def step(self, x: torch.Tensor, keys: torch.Tensor, values: torch.Tensor):
+        """One position [B, C] after the cached ones' keys and values [B, heads, T, C / heads]:
+        the position's output and the caches with it appended (forward's last query, eval mode)."""
+        B, C = x.shape
+        q, k, v = (t.view(B, self.heads, 1, C // self.heads) for t in self.qkv(self.ln1(x)).split(C, dim=1))
+        keys, values = torch.cat([keys, k], dim=2), torch.cat([values, v], dim=2)
+        att = ((q @ keys.transpose(-2, -1)) * (1.0 / math.sqrt(C // self.heads))).softmax(dim=-1)
+        x = x + self.proj((att @ values).reshape(B, C))  # [B, heads, 1, C / heads] in head order, as forward's
+        return x + self.mlp(self.ln2(x)), keys, values
 
 
 class TransformerNetwork(nn.Module):
@@ -66,6 +88,22 @@ class TransformerNetwork(nn.Module):
 
     def forward(self, context: torch.Tensor) -> torch.Tensor:
         return self.head(self.decode(context, last=True)[:, -1])
+
+    def initial_state(self) -> list[torch.Tensor]:
+        """The step form's state before any token, batch 1: each block's empty key and value caches."""
+        width, block = self.token.weight.shape[1], self.blocks[0]
+        return [self.token.weight.new_zeros(1, block.heads, 0, width // block.heads) for _ in range(2 * len(self.blocks))]
+
+    def step(self, token: torch.Tensor, state: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The step form: token int64 [B] at position T (the caches' length; the stream's boundary
+        token is position 0) and the caches of positions 0 .. T - 1 -> the logits after it [B, V]
+        and the caches with it. Valid for T < block_size, the positions `forward` counts."""
+        position = torch.ones_like(state[0][:, 0, :, 0]).sum(dim=1).long()  # T per row, from the cache as a tensor: traced, not a constant
+        x, new = self.token(token) + self.position(position), []
+        for block, keys, values in zip(self.blocks, state[0::2], state[1::2]):
+            x, keys, values = block.step(x, keys, values)
+            new += [keys, values]
+        return self.head(self.ln(x)), new
 
     def forward_sequence(self, stream: torch.Tensor) -> torch.Tensor:
         bs = self.block_size
@@ -98,7 +136,6 @@ class Transformer(NameModel):
             if self.width % self.heads:
                 raise NamegenError(f"width must be a multiple of heads, got width={self.width}, heads={self.heads}")
 
-    # Small: the exported sampler runs the whole max_len window through the network at every step.
     test_hyperparams = {"layers": 1, "heads": 2, "width": 8, "steps": 150, "eval_every": 50, "lr": 0.01, "dropout": 0.0}
 
     def build_network(self, vocab_size: int, max_len: int) -> TransformerNetwork:

@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""Incremental sampling (issue 11): the ONNX sampler of each plugin with a step form, before
+(the network on the whole window at every step) and after (one token per step through the step
+form, its state carried), in onnxruntime from Python and from Node, one intra-op thread.
+
+    python bench/incremental.py [--runs DIR] [--plugins rnn,transformer] [--seconds 2]
+
+--runs: a folder of fitted runs (DIR/rnn, DIR/transformer: `bench/zoo.py --out X` keeps them
+in X/names/runs). Without it, each plugin is fitted with its defaults on the bundled names for
+--steps steps: speed depends on the sizes, and on how long the names run, not on how well the
+model is trained. Both samplers are built here from the same run, their names checked equal,
+and timed in this run: the median call over at least 3 calls and --seconds, each with its own
+seed, after a warm-up. Sizes: the sampler file (without training names) and the weights
+(float32 state_dict). Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from constraints import node_seconds  # noqa: E402
+
+import namegen  # noqa: E402
+from namegen.checkpoint import load  # noqa: E402
+from namegen.data import read_names, split_names  # noqa: E402
+from namegen.exports.network import export_network  # noqa: E402
+from namegen.exports.sampler import build_sampler  # noqa: E402
+
+REPEATS = 3
+
+
+def median_seconds(session: ort.InferenceSession, count: int, seconds: float) -> float:
+    def feeds(seed: int) -> dict:
+        return {"seed": np.array(seed, np.int64), "count": np.array(count, np.int64), "temperature": np.array(1.0, np.float32)}
+
+    session.run(["found"], feeds(0))
+    times, started = [], time.perf_counter()
+    while time.perf_counter() - started < seconds or len(times) < REPEATS:
+        t = time.perf_counter()
+        session.run(["found"], feeds(len(times) + 1))
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
+def fitted(plugin: str, runs: Path | None, steps: int):
+    if runs is not None:
+        return load(runs / plugin)
+    split = split_names(read_names("bundled"), seed=42)
+    model = namegen.create(plugin, steps=steps)
+    model.fit(split.train, split.val)
+    return model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=Path)
+    parser.add_argument("--plugins", default="rnn,transformer")
+    parser.add_argument("--steps", type=int, default=1500, help="training steps when fitting here (no --runs)")
+    parser.add_argument("--seconds", type=float, default=2.0)
+    args = parser.parse_args()
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.log_severity_level = 1, 3
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for plugin in args.plugins.split(","):
+            model = fitted(plugin, args.runs, args.steps)
+            network = export_network(model, float64=True)
+            weights_kb = sum(t.numel() * 4 for t in model.network_.state_dict().values()) / 1024
+            cells = [plugin, f"{weights_kb:,.0f}"]
+            timed = {}
+            for label, step_form in (("before", False), ("after", True)):
+                proto = build_sampler(model, network, step_form=step_form).SerializeToString()
+                path = Path(tmp) / f"{plugin}.{label}.onnx"
+                path.write_bytes(proto)
+                session = ort.InferenceSession(proto, options, providers=["CPUExecutionProvider"])
+                feeds = {"seed": np.array(5, np.int64), "count": np.array(1000, np.int64), "temperature": np.array(1.0, np.float32)}
+                (tokens,) = session.run(["tokens"], feeds)
+                assert np.array_equal(tokens, model.sample_tokens(1000, seed=5)), f"{plugin} {label}: not torch's names"
+                one, many = median_seconds(session, 1, args.seconds), median_seconds(session, 1000, args.seconds)
+                timed[label] = (len(proto) / 1024, one, many, path)
+            for label in ("before", "after"):
+                kb, one, many, _ = timed[label]
+                cells += [f"{kb:,.0f}", f"{one * 1e3:.2f}", f"{1000 / many:,.0f}"]
+            path = timed["after"][3]
+            node_one = node_seconds(path, {"count": ["int64", 1], "temperature": ["float32", 1.0]}, args.seconds)
+            node_many = node_seconds(path, {"count": ["int64", 1000], "temperature": ["float32", 1.0]}, args.seconds)
+            if node_one and node_many:
+                cells += [f"{node_one * 1e3:.2f}", f"{1000 / node_many:,.0f}", f"{node_many / timed['after'][2]:.2f}x"]
+            else:
+                cells += ["–", "–", "–"]
+            rows.append(cells)
+            print(f"{plugin}: done", file=sys.stderr)
+    print("| plugin | weights KB | sampler KB before | ORT ms ×1 before | ORT names/s ×1000 before | sampler KB after "
+          "| ORT ms ×1 after | ORT names/s ×1000 after | Node ms ×1 | Node names/s ×1000 | Node / Python time ×1000 |")
+    print("|---|" + "---:|" * 10)
+    for cells in rows:
+        print("| " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()

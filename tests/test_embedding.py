@@ -9,17 +9,23 @@ say what is missing.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import importlib.util
 import json
 import os
+import re
+import struct
 import subprocess
+import sys
 import threading
+import time
 import warnings
 from collections import Counter
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 
@@ -279,21 +285,38 @@ def test_node_checks_the_sampling_rule(generate, model, relabelled):
 
 
 # ---------------------------------------------------------------------------- web
+# examples/web/check.mjs drives the page in headless Chromium: it prints each batch of names on
+# show (as drawn), and does the STEPs it is given (more, generate, fill:FIELD=VALUE, pick:MODEL,
+# share, copy, shot:NAME; see its header).
+
+SCREENSHOTS = ROOT / "build" / "screenshots"  # git-ignored; the screenshot test writes here
+WASM = WEB_DIR / "node_modules" / "onnxruntime-web" / "dist" / "ort-wasm-simd-threaded.wasm"
 
 
 class ExampleHandler(SimpleHTTPRequestHandler):
-    """Serves examples/web as `python -m http.server` would, and test files at the URL paths of `files`."""
+    """Serves examples/web as `python -m http.server` would, and test files at the URL paths of
+    `files`; those of `slow` trickle out over about a second. Nothing else under /models/ is
+    served: a models/ folder that build_models.py wrote in the checkout must not change the tests."""
 
     files: dict[str, Path]
+    slow: set[str]
 
     def do_GET(self):
-        if urlsplit(self.path).path in self.files:
-            body = self.files[urlsplit(self.path).path].read_bytes()
+        path = urlsplit(self.path).path
+        if path in self.files:
+            body = self.files[path].read_bytes()
             self.send_response(200)
-            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Type", "application/json" if path.endswith(".json") else "application/octet-stream")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            step = -(-len(body) // 20) if path in self.slow else len(body)
+            for at in range(0, len(body), step):
+                self.wfile.write(body[at:at + step])
+                if path in self.slow:
+                    self.wfile.flush()
+                    time.sleep(0.05)
+        elif path.startswith("/models/"):
+            self.send_error(404)
         else:
             super().do_GET()
 
@@ -308,19 +331,27 @@ def web_tools(node):
         need((WEB_DIR / "node_modules" / package).is_dir(), f"examples/web/node_modules/{package} is missing")
 
 
-@pytest.fixture(scope="module")
-def served(web_tools):
-    """A server of examples/web; tests add files to serve to `.files` (URL path -> file)."""
-    files: dict[str, Path] = {}
-    handler = type("Handler", (ExampleHandler,), {"files": files})
+@contextlib.contextmanager
+def serve_example(files: dict[str, Path]):
+    """A server of examples/web and `files` (URL path -> file; add more while it runs), as
+    .page (the page's URL), .files and .slow (URL paths to serve slowly)."""
+    slow: set[str] = set()
+    handler = type("Handler", (ExampleHandler,), {"files": files, "slow": slow})
     server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(WEB_DIR)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield SimpleNamespace(page=f"http://127.0.0.1:{server.server_address[1]}/index.html", files=files)
+        yield SimpleNamespace(page=f"http://127.0.0.1:{server.server_address[1]}/index.html", files=files, slow=slow)
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture(scope="module")
+def served(web_tools):
+    """A server of examples/web without a manifest: the page's model is /model.onnx."""
+    with serve_example({}) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -329,14 +360,20 @@ def page_url(served, model):
     return served.page
 
 
+def run_check(node, page: str, query: dict, *options: str) -> subprocess.CompletedProcess:
+    url = page + ("?" + urlencode(query) if query else "")
+    env = {**os.environ, "CHROMIUM": CHROMIUM}
+    return subprocess.run([node, str(WEB_DIR / "check.mjs"), url, *options], capture_output=True, text=True, timeout=90, env=env)
+
+
 @pytest.fixture(scope="module")
 def check(node, page_url):
-    def run(query: dict, *options: str) -> subprocess.CompletedProcess:
-        url = page_url + ("?" + urlencode(query) if query else "")
-        env = {**os.environ, "CHROMIUM": CHROMIUM}
-        return subprocess.run([node, str(WEB_DIR / "check.mjs"), url, *options], capture_output=True, text=True, timeout=90, env=env)
+    return functools.partial(run_check, node, page_url)
 
-    return run
+
+def lines(result: subprocess.CompletedProcess) -> list:
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
 
 
 @pytest.mark.parametrize("query, count, seed, temperature", [
@@ -344,9 +381,7 @@ def check(node, page_url):
     ({"seed": 123, "count": 200, "temperature": 0.8}, 200, 123, 0.8),
 ])
 def test_web_names_match_python(check, model, query, count, seed, temperature):
-    result = check(query)
-    assert result.returncode == 0, result.stderr
-    first, second = map(json.loads, result.stdout.splitlines())
+    first, second = lines(check(query, "more"))
     assert first == model.expected(count, seed, temperature)
     assert second == model.expected(count, seed + 1, temperature)  # "More names" uses the next seed
 
@@ -362,9 +397,7 @@ def test_web_constraints_from_the_query_and_the_form(check, model):
     and Generate (the form's seed again) for batch 3."""
     query = dict(seed=21, count=40, temperature=0.9, **query_of(CONSTRAINT_CASES["prefix-lengths"]))
     form = dict(seed=8, prefix="", min_len="", max_len="", suffix="a", contains="an", novel="1", distinct="1")
-    result = check(query, *[f"--fill={key}={value}" for key, value in form.items()])
-    assert result.returncode == 0, result.stderr
-    first, second, third = map(json.loads, result.stdout.splitlines())
+    first, second, third = lines(check(query, "more", *[f"fill:{key}={value}" for key, value in form.items()], "generate"))
     assert first == model.expected(40, 21, 0.9, **CONSTRAINT_CASES["prefix-lengths"])
     assert second == model.expected(40, 22, 0.9, **CONSTRAINT_CASES["prefix-lengths"])
     constraints = dict(suffix="a", contains="an", novel=True, distinct=True)
@@ -376,10 +409,7 @@ def test_web_constraints_from_the_query_and_the_form(check, model):
 
 def test_web_warns_in_the_status_line_when_the_budget_runs_out(check, model):
     constraints = dict(suffix="n", max_candidates=60)
-    result = check(dict(seed=5, count=30, **constraints), "--details")
-    assert result.returncode == 0, result.stderr
-    for k, line in enumerate(result.stdout.splitlines()):
-        shown = json.loads(line)
+    for k, shown in enumerate(lines(check(dict(seed=5, count=30, **constraints), "--details", "more"))):
         names, short = model.expected_short(30, 5 + k, 1.0, **constraints)
         assert short and 0 < len(names) < 30
         assert shown["names"] == names and shown["found"] == str(len(names)) and shown["seed"] == str(5 + k)
@@ -391,13 +421,163 @@ def test_web_warns_in_the_status_line_when_the_budget_runs_out(check, model):
     ({"min_len": 9, "max_len": 8}, [], "min_len must be an integer from 1 to max_len (8), got '9'"),
     ({"count": 2_000_000}, [], "count must be an integer from 1 to 1,000,000"),  # max_count, from the model's metadata
     ({"model": "nameless.onnx", "novel": 1}, [], "novel needs the training names, and"),
-    ({"count": 5}, ["--fill=temperature=0"], "temperature must be a positive number, got '0'"),  # a bad form value
+    ({"count": 5}, ["fill:temperature=0", "generate"], "temperature must be a positive number, got '0'"),  # a bad form value
 ])
 def test_web_shows_bad_constraint_values(served, check, nameless_export, query, options, message):
     served.files["/nameless.onnx"] = nameless_export
     result = check(query, *options)
     assert result.returncode == 1
     assert f"the page shows an error: {message}" in result.stderr
+
+
+def capitalised(name: str) -> str:
+    """How the page shows a name (app.js's `capitalise`): the first letter of each word upper-cased,
+    a word being the name's start or what follows a space or a hyphen, after any opening quotes or
+    brackets; a word that starts otherwise (a digit) is left alone, and so is a letter whose
+    capital is more than one character (ß)."""
+    def upper(match: re.Match) -> str:
+        start, quotes, letter = match.groups()
+        return start + quotes + letter.upper() if letter.islower() and len(letter.upper()) == 1 else match.group()
+
+    return re.sub(r"(^|[\s-])(['‘’\"“«(]*)([^\W\d_])", upper, name)
+
+
+def link_query(link: str) -> dict:
+    """The query parameters of a share link, as a dict of strings (each must come once)."""
+    pairs = parse_qsl(urlsplit(link).query, keep_blank_values=True)
+    assert len({key for key, _ in pairs}) == len(pairs), link
+    return dict(pairs)
+
+
+def test_web_share_link_reproduces_the_names(check, model):
+    """The share field (which "Copy link" copies, and the address bar shows) gives the names on
+    show, More included, in a new page; it holds every value but the defaults, and the batch's
+    seed as fed (modulo 2**62: seed -1 is 2**62 - 1, and the batch after it seed 0)."""
+    query = dict(seed=41, count=25, temperature=0.7, prefix="a")
+    steps = ["more", "share", "fill:seed=-1", "fill:prefix=", "fill:suffix=n", "fill:count=10", "generate", "more", "share"]
+    first, second, shared, third, fourth, shared_again = lines(check(query, "--details", *steps))
+    assert first["names"] == model.expected(25, 41, 0.7, prefix="a")
+    assert second["names"] == model.expected(25, 42, 0.7, prefix="a") != first["names"]
+    assert link_query(second["share"]) == {"seed": "42", "count": "25", "temperature": "0.7", "prefix": "a"}
+    assert shared["names"] == second["names"] and shared["seed"] == "42"
+    assert shared["share"] == second["share"]  # the link's page links to itself
+
+    assert third["seed"] == str(2**62 - 1) and third["names"] == model.expected(10, -1, 0.7, suffix="n")
+    assert fourth["seed"] == "0" and fourth["names"] == model.expected(10, 0, 0.7, suffix="n")
+    assert link_query(fourth["share"]) == {"temperature": "0.7", "suffix": "n"}  # seed 0 and count 10 are the defaults
+    assert shared_again["names"] == fourth["names"]
+
+
+def test_web_copy_all_puts_the_names_on_the_clipboard(check, model):
+    first, copied, second, copied_again = lines(check({"seed": 3, "count": 15}, "--details", "copy", "more", "copy"))
+    for shown, text, seed in ((first, copied, 3), (second, copied_again, 4)):
+        assert shown["names"] == model.expected(15, seed)
+        assert text == "\n".join(shown["shown"]) == "\n".join(map(capitalised, model.expected(15, seed)))
+
+
+ODD_NAMES = ["mary-jane", "jean luc", "'ali", "o'neil", "émile", "ßara", "1st", "anne-marie", "(bob)", "zoë",
+             "de la cruz", "x-ray", "ève", "ana", "lu"]
+
+
+@pytest.fixture(scope="module")
+def odd_export(tmp_path_factory):
+    """A linear model of names with spaces, hyphens, quotes, digits and accents, exported."""
+    from namegen.exports.onnx import export
+
+    torch_model = namegen.create("linear").fit(ODD_NAMES * 4, ODD_NAMES)
+    return export(torch_model, tmp_path_factory.mktemp("odd") / "odd.onnx").sampler
+
+
+def test_web_shows_the_names_capitalised(served, check, odd_export):
+    served.files["/odd.onnx"] = odd_export
+    expected = runtime.load(odd_export).sample(300, seed=11)
+    (shown,) = lines(check({"model": "odd.onnx", "seed": 11, "count": 300}, "--details"))
+    assert shown["names"] == expected  # as drawn: lower-case, as Python gives them
+    assert shown["shown"] == [capitalised(name) for name in expected]
+    # The sample holds each case the rule tells apart.
+    pairs = set(zip(expected, shown["shown"]))
+    assert any(re.search(r"[ -]\w", name) and re.search(r"[ -][A-ZÉÈ]", text) for name, text in pairs)  # words after a space or a hyphen
+    assert any(name[0] in "'(" and text[1].isupper() for name, text in pairs)  # opening quotes and brackets
+    assert any(name[0] == "1" and text == name for name, text in pairs)  # a digit first: left alone
+    assert any(name[0] == "ß" and text == name for name, text in pairs)  # ß -> SS would change the name
+    assert any(name[0] in "éè" and text[0] in "ÉÈ" for name, text in pairs)
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory, bundled_names):
+    """Two test-sized models built and listed by examples/web/build_models.py, as .folder,
+    .entries (its manifest's) and .runtime (name -> namegen.runtime model)."""
+    spec = importlib.util.spec_from_file_location("build_models", WEB_DIR / "build_models.py")
+    build_models = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = build_models  # its dataclass looks its module up there
+    spec.loader.exec_module(build_models)
+    folder = tmp_path_factory.mktemp("playground") / "models"
+    specs = {"counts": build_models.Spec("counts", "Bigram counts"), "linear": build_models.Spec("linear", "Linear", {"l2": 0.05})}
+    entries = build_models.build(folder, specs, bundled_names[::15], log=lambda message: None)
+    assert json.loads((folder / "models.json").read_text(encoding="utf-8")) == {"models": entries}
+    return SimpleNamespace(folder=folder, entries=entries, runtime={e["name"]: runtime.load(folder / e["file"]) for e in entries})
+
+
+@pytest.fixture(scope="module")
+def check_bundle(node, web_tools, bundle, model):
+    """`check` on a server of the page with `bundle`'s manifest at models/models.json."""
+    files = {"/models/models.json": bundle.folder / "models.json", "/model.onnx": model.path}
+    files.update({f"/models/{e['file']}": bundle.folder / e["file"] for e in bundle.entries})
+    with serve_example(files) as server:
+        yield functools.partial(run_check, node, server.page)
+
+
+def test_web_model_picker_offers_the_manifest_and_switches_model(check_bundle, bundle):
+    counts, linear = bundle.runtime["counts"], bundle.runtime["linear"]
+    batches = lines(check_bundle({"seed": 5, "count": 30}, "--details", "more", "pick:models/linear.onnx", "more"))
+    assert [(value, label.split(" · ")[0]) for value, label in batches[0]["models"]] == [
+        ("models/counts.onnx", "Bigram counts"), ("models/linear.onnx", "Linear")]
+    assert [b["model"] for b in batches] == ["models/counts.onnx"] * 2 + ["models/linear.onnx"] * 2  # the first is the default
+    assert [b["names"] for b in batches] == [
+        counts.sample(30, seed=5), counts.sample(30, seed=6),
+        linear.sample(30, seed=5), linear.sample(30, seed=6),  # picking a model starts again from the form's seed
+    ]
+    assert batches[0]["names"] != batches[2]["names"]  # the two models draw different names
+    assert link_query(batches[3]["share"]) == {"model": "models/linear.onnx", "seed": "6", "count": "30"}
+
+
+def test_web_model_query_picks_a_model_of_the_manifest_or_adds_its_own(check_bundle, bundle):
+    (shown,) = lines(check_bundle({"model": "models/linear.onnx", "count": 12}, "--details"))
+    assert shown["model"] == "models/linear.onnx" and len(shown["models"]) == 2
+    assert shown["names"] == bundle.runtime["linear"].sample(12, seed=0)
+    (shown,) = lines(check_bundle({"model": "model.onnx", "count": 12}, "--details"))
+    assert shown["models"][-1] == ["model.onnx", "model.onnx (from the address)"] and shown["model"] == "model.onnx"
+    assert link_query(shown["share"]) == {"model": "model.onnx", "count": "12"}  # with a manifest, the link names the model
+
+
+def test_web_shows_its_progress_while_it_loads(served, check, model):
+    """While onnxruntime's .wasm and the model download (the model slowly here), the status line
+    counts their bytes against their sizes, and the form is disabled; then the names come."""
+    served.files["/slow.onnx"] = model.path
+    served.slow.add("/slow.onnx")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    loading, first, second = lines(check({"model": "slow.onnx", "count": 12}, "--loading", "--screenshots", str(SCREENSHOTS), "more"))
+    assert loading["disabled"] is True
+    assert loading["max"] == WASM.stat().st_size + model.path.stat().st_size and 0 < loading["value"] < loading["max"]
+    assert re.fullmatch(r"Loading onnxruntime \(WebAssembly\) and slow\.onnx… [\d.]+ [KM]?B of [\d.]+ MB", loading["status"]), loading
+    assert first == model.expected(12, 0) and second == model.expected(12, 1)
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR", path
+    return struct.unpack(">II", data[16:24])
+
+
+def test_web_screenshots_at_desktop_and_phone_widths(check_bundle):
+    """Saves build/screenshots/playground-desktop.png (1280 px wide) and -phone.png (390 px at 2x)
+    for people to look at; the page must not scroll sideways at either width."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    result = check_bundle({"seed": 7, "count": 24, "prefix": "ma", "distinct": 1}, "--screenshots", str(SCREENSHOTS), "more", "shot:playground")
+    *_, shot = lines(result)
+    assert shot["overflow"] == {"desktop": 0, "phone": 0}
+    assert Path(shot["desktop"]) == SCREENSHOTS / "playground-desktop.png" and png_size(Path(shot["desktop"]))[0] == 1280
+    assert Path(shot["phone"]) == SCREENSHOTS / "playground-phone.png" and png_size(Path(shot["phone"]))[0] == 2 * 390
 
 
 # ---------------------------------------------------------------------------- every plugin
@@ -420,7 +600,7 @@ def test_node_names_match_python_for_every_plugin(generate, onnx_export, plugin)
 def test_web_names_match_python_for_every_plugin(served, check, onnx_export, plugin):
     exported = onnx_export(plugin)
     served.files[f"/{plugin}.onnx"] = exported.sampler
-    result = check({"model": f"{plugin}.onnx", "seed": 9, "count": 100, "temperature": 1.3})
+    result = check({"model": f"{plugin}.onnx", "seed": 9, "count": 100, "temperature": 1.3}, "more")
     assert result.returncode == 0, result.stderr
     first, second = map(json.loads, result.stdout.splitlines())
     assert first == exported.model.sample(100, seed=9, temperature=1.3)
@@ -432,7 +612,7 @@ def test_web_constraints_match_python_for_every_plugin(served, check, onnx_expor
     exported = onnx_export(plugin)
     served.files[f"/{plugin}.onnx"] = exported.sampler
     constraints = CONSTRAINT_CASES["all"]
-    result = check({"model": f"{plugin}.onnx", "seed": 17, "count": 20, "temperature": 1.1, **query_of(constraints)})
+    result = check({"model": f"{plugin}.onnx", "seed": 17, "count": 20, "temperature": 1.1, **query_of(constraints)}, "more")
     assert result.returncode == 0, result.stderr
     for k, line in enumerate(result.stdout.splitlines()):
         names = json.loads(line)

@@ -10,8 +10,9 @@ draws pass), and a one-letter suffix (most draws fail). The user's loops call
 `runtime.load(...).sample` without constraints and keep the names that pass, until `count`
 are found: one name per call (the loop people write around markovify's make_sentence), or
 `count` names per call. Models are fitted on the bundled data (the transformer with its
-default size, trained for --steps steps: speed, not quality, is measured here; its stepwise
-sampler is slow until issue 11, so it runs --stepwise-cases only). Prints a Markdown table;
+default size, trained for --steps steps: speed, not quality, is measured here; a sampler that
+runs the network on the whole window at every step, `sampler_loop` "stepwise", is slow, so it
+runs --stepwise-cases only). Prints a Markdown table;
 every figure is the median of at least 3 calls in this run, one intra-op thread.
 """
 
@@ -132,7 +133,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1500, help="training steps of the neural plugins")
     parser.add_argument("--suffix", default="n", help="the one-letter suffix case")
     parser.add_argument("--stepwise-cases", default="none,novel",
-                        help="cases for plugins whose sampler runs the network at every step (slow: issue 11)")
+                        help="cases for plugins whose sampler runs the network on the whole window at every step (slow)")
     args = parser.parse_args()
     split = split_names(read_names("bundled"), seed=42)
     print(f"{args.count:,} names per call; names per second (median call); x: in-graph speed over the user's loop\n", flush=True)

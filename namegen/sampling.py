@@ -239,15 +239,24 @@ class Constraints:
         return self.novel is None or name not in self.novel
 
 
-def batch_sizes(count: int, budget: int, max_len: int):
-    """Rule 2's candidate batches: count first, then twice the last, within the budget and
-    MAX_CELLS. Only speed depends on them: the answer is the same for any batching."""
-    start, size = 0, count
-    while start < budget:
-        size = max(1, min(size, budget - start, MAX_CELLS // max_len))
-        yield start, size
-        start += size
-        size *= 2
+MIN_BATCH = 64  # rule 2's batches after the first draw at least this many candidates: a step loop's cost is per step up to about here
+
+
+def next_batch_size(count: int, accepted: int, drawn: int, last: int) -> int:
+    """Rule 2's next batch of candidates, after `drawn` candidates (the last batch `last` of
+    them) gave `accepted` of the `count` names: the names still wanted over the pass rate seen
+    so far, and a quarter more, so that one more batch usually ends the call (at least
+    MIN_BATCH); twice the last batch while none has passed. Only speed depends on it: the
+    answer is the same for any batching."""
+    if accepted == 0:
+        return 2 * last
+    return max(MIN_BATCH, -(-(count - accepted) * drawn * 5 // (accepted * 4)))
+
+
+def batch_cap(max_len: int, contains: int = 0) -> int:
+    """The most candidates a batch may hold: its [batch, max_len] rows and its
+    [batch, max_len, len(contains)] windows stay within MAX_CELLS."""
+    return max(1, MAX_CELLS // (max_len * (min(contains, MAX_LEN + 1) + 1)))
 
 
 def sample_constrained(network, count: int, seed: int, temperature: float, rule: Constraints) -> torch.Tensor:
@@ -258,8 +267,11 @@ def sample_constrained(network, count: int, seed: int, temperature: float, rule:
     import torch
 
     accepted, seen = [], set()
-    for first, size in batch_sizes(count, rule.budget(count), rule.max_len):
-        rows = sample_tokens(network, size, seed, temperature, rule.max_len, rule.prefix, rule.min_len, first)
+    budget, cap = rule.budget(count), batch_cap(rule.max_len, len(rule.contains))
+    start, size = 0, count
+    while start < budget:
+        size = max(1, min(size, budget - start, cap))
+        rows = sample_tokens(network, size, seed, temperature, rule.max_len, rule.prefix, rule.min_len, start)
         for row in rows.tolist():
             name = tuple(t for t in row if t)  # tokens after the end are 0
             if rule.passes(name) and not (rule.distinct and name in seen):
@@ -267,6 +279,7 @@ def sample_constrained(network, count: int, seed: int, temperature: float, rule:
                 accepted.append(row)
                 if len(accepted) == count:
                     return torch.tensor(accepted, dtype=torch.int64)
+        start, size = start + size, min(next_batch_size(count, len(accepted), start + size, size), MAX_CANDIDATES)
     return torch.tensor(accepted, dtype=torch.int64).reshape(len(accepted), rule.max_len)
 
 

@@ -103,6 +103,22 @@ def test_exhausted_budget_returns_fewer_and_warns(linear):
         assert linear.sample(5, seed=0, suffix="qzxj") == []
 
 
+def test_next_batch_follows_the_pass_rate():
+    assert sampling.next_batch_size(1000, 0, 1000, 1000) == 2000  # nothing passed yet: twice the last
+    assert sampling.next_batch_size(1000, 900, 1000, 1000) == 139  # 100 more at 90%, and a quarter more
+    assert sampling.next_batch_size(1000, 10, 1000, 1000) == 123_750  # 990 more at 1%
+    assert sampling.next_batch_size(10, 9, 10, 10) == sampling.MIN_BATCH
+
+
+def test_common_constraints_take_few_batches(linear, monkeypatch):
+    """novel passes most candidates: the second batch is sized to finish, not doubled."""
+    drawn = []
+    original = sampling.sample_tokens
+    monkeypatch.setattr(sampling, "sample_tokens", lambda network, count, *args: drawn.append(count) or original(network, count, *args))
+    names = linear.sample(1000, seed=3, novel=True)
+    assert len(names) == 1000 and len(drawn) <= 3 and sum(drawn) < 1.6 * 1000, drawn
+
+
 def test_distinct_never_repeats_across_batches(linear):
     """Enough names that rule 2 needs several candidate batches (each twice the last)."""
     names = quiet_sample(linear, 1500, seed=8, distinct=True, max_len=4)

@@ -178,6 +178,16 @@ def candidate_budget(g: Graph, call: Call, training_names) -> tuple[str, str]:
     return budget, g.op("Max", g.op("Div", g.i64(sampling.MAX_CELLS), cells), g.i64(1))
 
 
+def next_batch_size(g: Graph, count: str, accepted: str, drawn: str, last: str) -> str:
+    """sampling.next_batch_size, at most MAX_CANDIDATES: twice `last` while nothing passed, else
+    max(MIN_BATCH, ceil((count - accepted) * drawn * 5 / (accepted * 4)))."""
+    wanted = g.op("Mul", g.op("Mul", g.op("Sub", count, accepted), drawn), g.i64(5))
+    per = g.op("Mul", g.op("Max", accepted, g.i64(1)), g.i64(4))
+    estimate = g.op("Max", g.op("Div", g.op("Sub", g.op("Add", wanted, per), g.i64(1)), per), g.i64(sampling.MIN_BATCH))
+    size = g.op("Where", g.op("Equal", accepted, g.i64(0)), g.op("Mul", last, g.i64(2)), estimate)
+    return g.op("Min", size, g.i64(sampling.MAX_CANDIDATES))
+
+
 def candidate_tests(g: Graph, call: Call, batch: Batch, rows: str, lengths: str, names: str, training_names) -> str:
     """Rule 2's tests of each candidate on its own, [batch] bool: it ends with `suffix`, holds
     `contains`, and (with `novel`) is not a training name. Empty suffix and contains pass all."""
@@ -224,7 +234,7 @@ def candidate_batches(g: Graph, call: Call, plan: Plan, chars: tuple[str, ...], 
             drawn = candidates start .. start + batch - 1, by the plan's step loop and join
             keep those passing suffix / contains / novel, in order; with distinct, those equal
             to no accepted name nor an earlier one of the batch; append the first count - len(names)
-            start, size = start + batch, min(2 * size, MAX_CANDIDATES)
+            start, size = start + batch, next_batch_size(count, len(names), start + batch, batch)
     """
     tables, tabulating = tables_for(g, call, plan)
     budget, cap = candidate_budget(g, call, training_names)
@@ -248,8 +258,8 @@ def candidate_batches(g: Graph, call: Call, plan: Plan, chars: tuple[str, ...], 
     chosen = o.op("Slice", chosen, o.i64([0]), o.op("Unsqueeze", o.op("Sub", call.count, accepted), o.i64([0])))
     found = {"rows": o.op("Concat", o["rows"], o.op("Gather", rows, chosen, axis=0), axis=0),
              "names": o.op("Concat", o["names"], o.op("Gather", names, chosen, axis=0), axis=0),
-             "start": o.op("Add", o["start"], size),
-             "size": o.op("Min", o.op("Mul", o["size"], o.i64(2)), o.i64(sampling.MAX_CANDIDATES))}
+             "start": o.op("Add", o["start"], size)}
+    found["size"] = next_batch_size(o, call.count, o.op("Size", found["names"]), found["start"], size)
     o.finish(o.op("And", o.op("Less", o.op("Size", found["names"]), call.count), o.op("Less", found["start"], budget)), found)
 
     no_rows = g.op("ConstantOfShape", g.op("Concat", g.i64([0]), g.op("Unsqueeze", call.max_len, g.i64([0])), axis=0),

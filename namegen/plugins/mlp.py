@@ -49,7 +49,7 @@ class MLP(NameModel):
         def __post_init__(self):
             check_at_least_one(self, "block_size", "embed", "hidden", "layers")  # dropout: the trainer's checks
 
-    # block_size 2: V**2 contexts, so the exported sampler takes its tabulated loops (the other neural plugins go stepwise)
+    # block_size 2: V**2 contexts, so the exported sampler takes its tabulated loops (cnn runs its network on the whole window at every step; rnn and transformer have a step form)
     test_hyperparams = {"block_size": 2, "embed": 4, "hidden": 16, "steps": 200, "eval_every": 50, "lr": 0.01, "dropout": 0.0}
 
     def build_network(self, vocab_size: int, max_len: int) -> MLPNetwork:

@@ -12,6 +12,11 @@ model is trained. Both samplers are built here from the same run, their names ch
 and timed in this run: the median call over at least 3 calls and --seconds, each with its own
 seed, after a warm-up. Sizes: the sampler file (without training names) and the weights
 (float32 state_dict). Prints a Markdown table.
+
+A second table answers whether "cheaper windows" pay where a network has no step form: the
+torch sampler at 1,000 names (one thread) on whole windows, on windows trimmed to the positions
+from the last leading boundary token on (all names of a call are at the same step; rnn and
+transformer read such windows as whole ones), and by the step form.
 """
 
 from __future__ import annotations
@@ -24,11 +29,13 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from constraints import node_seconds  # noqa: E402
 
 import namegen  # noqa: E402
+from namegen import sampling  # noqa: E402
 from namegen.checkpoint import load  # noqa: E402
 from namegen.data import read_names, split_names  # noqa: E402
 from namegen.exports.network import export_network  # noqa: E402
@@ -50,6 +57,43 @@ def median_seconds(session: ort.InferenceSession, count: int, seconds: float) ->
     return float(np.median(times))
 
 
+class Trimmed(torch.nn.Module):
+    """A padding-invariant network fed only the positions from the last leading boundary token
+    that every row has (the sampler's rows are all at the same step)."""
+
+    def __init__(self, network: torch.nn.Module):
+        super().__init__()
+        self.network, self.block_size = network, network.block_size
+
+    def forward(self, context: torch.Tensor) -> torch.Tensor:
+        leading = int(((context != 0).long().cumsum(dim=1) == 0).sum(dim=1).min())
+        return self.network(context[:, max(leading - 1, 0):])
+
+
+def torch_names_per_second(model, seconds: float) -> list[str]:
+    """Names/s of the torch sampler at 1,000 names: whole windows, trimmed windows, step form."""
+    network, cells = model._sampling_network(model._fitted()), []
+    reference = None
+    for label, net, step_form in (("whole", network, False), ("trimmed", Trimmed(network), False), ("step", network, True)):
+        original = sampling.has_step_form
+        if not step_form:
+            sampling.has_step_form = lambda n: False
+        try:
+            with torch.no_grad():
+                tokens = sampling.sample_tokens(net, 1000, 5, 1.0, model.max_len_)
+                reference = tokens if reference is None else reference
+                assert torch.equal(tokens, reference), f"{label}: other names"
+                times, started = [], time.perf_counter()
+                while time.perf_counter() - started < seconds or len(times) < REPEATS:
+                    t = time.perf_counter()
+                    sampling.sample_tokens(net, 1000, len(times) + 6, 1.0, model.max_len_)
+                    times.append(time.perf_counter() - t)
+        finally:
+            sampling.has_step_form = original
+        cells.append(f"{1000 / float(np.median(times)):,.0f}")
+    return cells
+
+
 def fitted(plugin: str, runs: Path | None, steps: int):
     if runs is not None:
         return load(runs / plugin)
@@ -68,7 +112,8 @@ def main() -> None:
     args = parser.parse_args()
     options = ort.SessionOptions()
     options.intra_op_num_threads, options.log_severity_level = 1, 3
-    rows = []
+    rows, torch_rows = [], []
+    torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
         for plugin in args.plugins.split(","):
             model = fitted(plugin, args.runs, args.steps)
@@ -97,11 +142,16 @@ def main() -> None:
             else:
                 cells += ["–", "–", "–"]
             rows.append(cells)
+            torch_rows.append([plugin, *torch_names_per_second(model, args.seconds)])
             print(f"{plugin}: done", file=sys.stderr)
     print("| plugin | weights KB | sampler KB before | ORT ms ×1 before | ORT names/s ×1000 before | sampler KB after "
           "| ORT ms ×1 after | ORT names/s ×1000 after | Node ms ×1 | Node names/s ×1000 | Node / Python time ×1000 |")
     print("|---|" + "---:|" * 10)
     for cells in rows:
+        print("| " + " | ".join(cells) + " |")
+    print("\n| plugin | torch names/s ×1000, whole windows | trimmed windows | step form |")
+    print("|---|---:|---:|---:|")
+    for cells in torch_rows:
         print("| " + " | ".join(cells) + " |")
 
 

@@ -36,7 +36,7 @@ class TanhGELU(nn.Module):
 class Block(nn.Module):
     def __init__(self, width: int, heads: int, dropout: float):
         super().__init__()
-        self.heads = heads
+        self.heads, self.width = heads, width
         self.ln1, self.ln2 = nn.LayerNorm(width), nn.LayerNorm(width)
         self.qkv, self.proj = nn.Linear(width, 3 * width), nn.Linear(width, width)
         self.mlp = nn.Sequential(nn.Linear(width, 4 * width), TanhGELU(), nn.Linear(4 * width, width), nn.Dropout(dropout))
@@ -55,11 +55,11 @@ class Block(nn.Module):
     def step(self, x: torch.Tensor, keys: torch.Tensor, values: torch.Tensor):
         """One position [B, C] after the cached ones' keys and values [B, heads, T, C / heads]:
         the position's output and the caches with it appended (forward's last query, eval mode)."""
-        B, C = x.shape
-        q, k, v = (t.view(B, self.heads, 1, C // self.heads) for t in self.qkv(self.ln1(x)).split(C, dim=1))
+        size = self.width // self.heads  # sizes from attributes, not from x.shape: an export then reshapes by constants
+        q, k, v = self.qkv(self.ln1(x)).view(-1, 3 * self.heads, 1, size).split(self.heads, dim=1)  # forward's q, k, v heads
         keys, values = torch.cat([keys, k], dim=2), torch.cat([values, v], dim=2)
-        att = ((q @ keys.transpose(-2, -1)) * (1.0 / math.sqrt(C // self.heads))).softmax(dim=-1)
-        x = x + self.proj((att @ values).reshape(B, C))  # [B, heads, 1, C / heads] in head order, as forward's
+        att = ((q @ keys.transpose(-2, -1)) * (1.0 / math.sqrt(size))).softmax(dim=-1)
+        x = x + self.proj((att @ values).reshape(-1, self.width))  # [B, heads, 1, size] in head order, as forward's
         return x + self.mlp(self.ln2(x)), keys, values
 
 

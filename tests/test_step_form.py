@@ -16,6 +16,8 @@ import torch
 
 import namegen
 from namegen import registry, sampling
+from namegen.exports import loops
+from namegen.exports import sampler as sampler_module
 from namegen.exports.network import export_network, export_step_network
 from namegen.exports.sampler import build_sampler
 
@@ -142,6 +144,7 @@ def test_onnx_sampler_steps_incrementally_and_draws_torch_names(plugin, fitted, 
     model = fitted(plugin)
     runtime = namegen.runtime.load(onnx_export(plugin).sampler)
     assert runtime.metadata["sampler_loop"] == "incremental"
+    assert runtime.metadata["step_form"].startswith("float32, rechecked in float64")
     windowed = ort.InferenceSession(build_sampler(model, export_network(model, float64=True), step_form=False).SerializeToString(),
                                     providers=["CPUExecutionProvider"])
     for case in edge_cases(model):
@@ -159,3 +162,56 @@ def test_the_step_form_shares_the_weights(fitted, onnx_export):
     graph = onnx.load(onnx_export("transformer").sampler).graph
     names = [init.name for init in graph.initializer if init.name.startswith("network/")]
     assert len(names) == len(set(names)) == len(fitted("transformer").network_.state_dict())
+
+
+def session_of(proto) -> ort.InferenceSession:
+    return ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+@pytest.mark.parametrize("plugin", stepping())
+def test_close_calls_are_rechecked_in_float64(plugin, fitted, monkeypatch):
+    """Every close call of the float32 step form is picked again by the float64 one. Here the
+    float32 step form is a wrong one (its output bias shifted), passed off as accurate: trusted
+    to within 1 (every pick a close call) the names are still torch's, all from the rechecks;
+    trusted as usual, they are not (so the rechecks did the work)."""
+    model = fitted(plugin)
+    wrong = copy.deepcopy(model)
+    with torch.no_grad():
+        wrong.network_.head.bias += torch.linspace(-1, 1, len(model.vocab_))
+    exported = sampler_module.export_step_network
+
+    def step_forms(m, float64=True):
+        if float64:
+            return exported(m)
+        step = exported(wrong, float64=False)
+        for init in step.proto.graph.initializer:  # its own weights: the sampler stores weights by name, once
+            for node in step.proto.graph.node:
+                node.input[:] = [f"wrong.{i}" if i == init.name else i for i in node.input]
+            init.name = f"wrong.{init.name}"
+        return step
+
+    monkeypatch.setattr(sampler_module, "export_step_network", step_forms)
+    monkeypatch.setattr(sampler_module, "measure_logit_error", lambda m, step: 1e-7)
+    trusted = loops.trusted_logit_error
+    monkeypatch.setattr(loops, "trusted_logit_error", lambda measured: 1.0)
+    everything_rechecked = session_of(build_sampler(model, export_network(model, float64=True)))
+    monkeypatch.setattr(loops, "trusted_logit_error", trusted)
+    misled = session_of(build_sampler(model, export_network(model, float64=True)))
+    for case in edge_cases(model)[:3]:
+        expected = model.sample_tokens(200, seed=4, **case)
+        (tokens,) = everything_rechecked.run(["tokens"], feeds(model, 200, 4, **case))
+        np.testing.assert_array_equal(tokens, expected, err_msg=f"[{plugin}] {case}")
+        (tokens,) = misled.run(["tokens"], feeds(model, 200, 4, **case))
+        assert not np.array_equal(tokens, expected)
+
+
+@pytest.mark.parametrize("plugin", stepping())
+def test_float32_logits_measured_and_float64_when_they_stray(plugin, fitted, monkeypatch):
+    model = fitted(plugin)
+    error = sampler_module.measure_logit_error(model, export_step_network(model, float64=False))
+    assert 0 < error <= loops.MAX_LOGIT_ERROR  # float32 rounds, but far less than the guard allows
+    monkeypatch.setattr(sampler_module, "MAX_LOGIT_ERROR", error / 2)  # as if it had measured too far off
+    proto = build_sampler(model, export_network(model, float64=True))
+    assert {p.key: p.value for p in proto.metadata_props}["step_form"] == "float64"
+    (tokens,) = session_of(proto).run(["tokens"], feeds(model, 300, 8, temperature=0.8))
+    np.testing.assert_array_equal(tokens, model.sample_tokens(300, seed=8, temperature=0.8))

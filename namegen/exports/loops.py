@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import onnx
-from onnx import TensorProto
+from onnx import TensorProto, helper, numpy_helper
 
-from .graph import INT64_MAX, Graph, LoopBody, Type, splice, splice_all
+from .graph import Graph, LoopBody, Type, if_op, splice, splice_all
 from .rule import cdf_of, count_below, next_state, row_keys, uniforms
 
 if TYPE_CHECKING:
@@ -238,26 +238,19 @@ def network_loop(g: Graph, call: Call, batch: Batch) -> str:
     With a step form, `incremental_loop` draws the steps below block_size and `window_loop`
     any after them (a name longer than the window: the step form no longer equals forward)."""
     if call.step_network is None:
-        column = window_loop(g, call, batch, call.prefix_len, call.steps, batch.positions, batch.keys, window_of(g, call, batch.positions, None))
+        column = window_loop(g, call, batch, call.prefix_len, call.steps, batch.positions, batch.keys, windows0(g, call, batch.positions))
         return rows_of(g, call, batch, [drawn_of(g, batch, column)])
     until = g.op("Min", call.max_len, g.i64(call.block_size))
     first = incremental_loop(g, call, batch, g.op("Max", g.op("Sub", until, call.prefix_len), g.i64(0)))
     drawn = drawn_of(g, batch, first["column"])
     next_step = g.op("Squeeze", g.op("Add", call.prefix_len, g.op("Shape", drawn, start=1, end=2)), g.i64([0]))
-    after = window_loop(g, call, batch, next_step, g.op("Sub", call.max_len, next_step), first["alive"], first["keys"],
-                        window_of(g, call, first["alive"], drawn))
+    after = window_loop(g, call, batch, next_step, g.op("Sub", call.max_len, next_step), first["alive"], first["keys"], first["context"])
     return rows_of(g, call, batch, [drawn, drawn_of(g, batch, after)])
 
 
-def window_of(g: Graph, call: Call, alive: str, drawn: str | None) -> str:
-    """The windows [alive, block_size] of the names `alive` (rows of the batch) after the prefix
-    and `drawn` [batch, steps]: the last block_size tokens of boundary tokens + the name so far."""
-    bs = call.block_size
-    if drawn is None:
-        return g.op("Expand", g.op("Unsqueeze", call.context0, g.i64([0])), g.op("Concat", g.op("Shape", alive), g.i64([bs]), axis=0))
-    boundary = g.op("Expand", g.op("Unsqueeze", call.context0, g.i64([0])), g.op("Concat", g.op("Shape", drawn, end=1), g.i64([bs]), axis=0))
-    names = g.op("Concat", boundary, g.op("Cast", drawn, to=TensorProto.INT64), axis=1)  # context0 holds the prefix's end
-    return g.op("Gather", g.op("Slice", names, g.i64([-bs]), g.i64([INT64_MAX]), g.i64([1])), alive, axis=0)
+def windows0(g: Graph, call: Call, alive: str) -> str:
+    """The windows [alive, block_size] after the prefix: context0 for every name `alive`."""
+    return g.op("Expand", g.op("Unsqueeze", call.context0, g.i64([0])), g.op("Concat", g.op("Shape", alive), g.i64([call.block_size]), axis=0))
 
 
 def window_loop(g: Graph, call: Call, batch: Batch, first_step: str, trips: str, alive: str, keys: str, context: str) -> str:
@@ -278,39 +271,57 @@ def window_loop(g: Graph, call: Call, batch: Batch, first_step: str, trips: str,
     window = b["context"]
     last = b.op("Slice", window, b.i64([-1]), b.i64([bs]), b.i64([1]))
     no_end = b.op("Or", b.op("Equal", last, b.i64(0)), b.op("Less", step, call.min_len))
-    chosen = pick(b, call, splice(call.network, b, window, call.initializers), no_end, b["keys"], step)
+    u = uniforms(b, b["keys"], b.op("Gather", call.step_mix, step))
+    chosen, _, _ = pick_from(b, call, splice(call.network, b, window, call.initializers), no_end, u)
     shifted = b.op("Concat", b.op("Slice", window, b.i64([1]), b.i64([bs]), b.i64([1])), b.op("Unsqueeze", chosen, b.i64([1])), axis=1)
     finish_compacting(b, chosen, batch.zeros(g, TOKEN_TYPE), {"keys": b["keys"], "context": shifted})
     going = g.op("Greater", g.op("Size", alive), g.i64(0))
     return g.loop(b, trips, going, {"alive": alive, "keys": keys, "context": context})["column"]
 
 
-def pick(b: Graph, call: Call, logits: str, no_end: str, keys: str, step: str) -> str:
-    """The rule's pick of each row's next token from its logits."""
-    V = call.vocab_size
-    cdf = cdf_of(b, logits, call.temperature, no_end, V)
-    u = uniforms(b, keys, b.op("Gather", call.step_mix, step))
-    threshold = b.op("Mul", b.op("Unsqueeze", u, b.i64([1])), b.op("Slice", cdf, b.i64([-1]), b.i64([V]), b.i64([1])))
-    return count_below(b, cdf, threshold)
+MAX_LOGIT_ERROR = 1e-5  # a float32 step form is used only if its logits measure within this of float64's (~3e-6 measured)
+ERROR_MARGIN = 10  # its close calls are rechecked as if its logits could be this many times further off than measured
+
+
+def trusted_logit_error(measured: float) -> float:
+    """How far a float32 step form's logits are taken to be from float64's at most."""
+    return ERROR_MARGIN * max(measured, 1e-7)
+
+
+def guard_width(g: Graph, call: Call) -> str:
+    """How close (as a fraction of the CDF's total) a uniform may come to a CDF boundary before
+    a float32 pick is rechecked in float64. Logits within d of float64's make each p within a
+    factor exp(2d / T) of float64's, so each cdf / total within 2 (exp(2d / T) - 1) of it."""
+    d = trusted_logit_error(call.step_network.logit_error)
+    spread = g.op("Exp", g.op("Div", g.const(2 * d, np.float64), call.temperature))
+    return g.op("Mul", g.op("Sub", spread, g.const(1.0, np.float64)), g.const(2.0, np.float64))
 
 
 def incremental_loop(g: Graph, call: Call, batch: Batch, trips: str) -> dict[str, str]:
     """The step form, for `trips` steps from the prefix's end (all below block_size): one token
     per name and step goes through the network, with the state it carries. Returns the Loop's
-    outputs (`alive`, `keys`, ..., scan `column` [steps run, batch]):
+    outputs (`alive`, `keys`, `context`, ..., scan `column` [steps run, batch]):
 
         stream = [boundary] ++ prefix
         state = initial; for token in stream[:prefix_len]: state = step(token, state)   # batch 1, once
-        alive = 0 .. batch - 1; keys = batch keys; token = stream[prefix_len] for every row; state for every row
+        alive = 0 .. batch - 1; keys = batch keys; token = stream[prefix_len]; context = context0; state: for every row
         for step in prefix_len .. prefix_len + trips - 1, while alive:
             logits, state = step(token, state)
             chosen = the pick from logits (the end masked at step 0 and below min_len)
+            if the step form is float32:                                   # the rule is float64
+                near = names whose uniform lies within guard_width of a boundary of their CDF
+                chosen[near] = the pick from the float64 network(context[near])
             column = zeros(batch); column[alive] = chosen
-            alive, keys, token, state = (alive, keys, chosen, state)[chosen > 0]
+            alive, keys, token, context, state = (alive, keys, chosen, context[:, 1:] ++ chosen, state)[chosen > 0]
+
+    A float32 step form draws the float64 rule's names: a pick can differ only where the
+    uniform lies closer to a CDF boundary than the float32 logits' error can move it, and those
+    names are picked again from float64 logits. That holds while the float32 logits are within
+    GUARD_LOGIT_ERROR of float64's; the export measures how far they are (`logit_error`).
     """
-    net = call.step_network
+    net, bs = call.step_network, call.block_size
     states = [f"state{i}" for i in range(len(net.initial))]
-    kinds = {name: Type(TensorProto.DOUBLE, None) for name in states}
+    kinds = {name: Type(helper.np_dtype_to_tensor_dtype(value.dtype), None) for name, value in zip(states, net.initial)}
     stream = g.op("Concat", g.i64([0]), call.prefix, axis=0)
     # The prefix is fed only when the loop runs (a prefix of block_size or more characters leaves it to the windows).
     fed = g.op("Where", g.op("Greater", trips, g.i64(0)), call.prefix_len, g.i64(0))
@@ -318,18 +329,72 @@ def incremental_loop(g: Graph, call: Call, batch: Batch, trips: str) -> dict[str
     _, *after = splice_all(net.proto, p, [p.op("Unsqueeze", p.op("Gather", stream, p.iteration), p.i64([0])), *(p[s] for s in states)],
                            call.initializers)
     p.finish(None, dict(zip(states, after)))
-    initial = {s: g.const(value, np.float64) for s, value in zip(states, net.initial)}
+    initial = {s: g.const(value, value.dtype) for s, value in zip(states, net.initial)}
     primed = g.loop(p, fed, "", initial)
     batch_shape = g.op("Shape", batch.index)
     for s in states:  # the fed state for every row
         primed[s] = g.op("Expand", primed[s], g.op("Concat", batch_shape, g.op("Shape", primed[s], start=1), axis=0))
+    guard = None if net.exact is None else guard_width(g, call)
 
-    b = LoopBody("step/", carried={"alive": GOING, "keys": GOING, "token": GOING, **kinds}, scans={"column": COLUMN})
+    b = LoopBody("step/", carried={"alive": GOING, "keys": GOING, "token": GOING, "context": Type(TensorProto.INT64, ["alive", bs]), **kinds},
+                 scans={"column": COLUMN})
     step = step_of(b, call)
     logits, *state = splice_all(net.proto, b, [b["token"], *(b[s] for s in states)], call.initializers)
     no_end = b.op("Or", b.op("Equal", step, b.i64(0)), b.op("Less", step, call.min_len))
-    chosen = pick(b, call, logits, no_end, b["keys"], step)
-    finish_compacting(b, chosen, batch.zeros(g, TOKEN_TYPE), {"keys": b["keys"], "token": chosen, **dict(zip(states, state))})
+    u = uniforms(b, b["keys"], b.op("Gather", call.step_mix, step))
+    chosen, cdf, threshold = pick_from(b, call, logits, no_end, u)
+    if guard is not None:
+        chosen = float64_where_near(b, call, chosen, cdf, threshold, guard, no_end, u, b["context"], step)
+    context = b["context"]
+    shifted = b.op("Concat", b.op("Slice", context, b.i64([1]), b.i64([bs]), b.i64([1])), b.op("Unsqueeze", chosen, b.i64([1])), axis=1)
+    finish_compacting(b, chosen, batch.zeros(g, TOKEN_TYPE), {"keys": b["keys"], "token": chosen, "context": shifted, **dict(zip(states, state))})
     token = g.op("Expand", g.op("Gather", stream, call.prefix_len), batch_shape)
-    return g.loop(b, trips, g.const(True, np.bool_), {"alive": batch.positions, "keys": batch.keys, "token": token,
+    context0 = windows0(g, call, batch.positions)
+    return g.loop(b, trips, g.const(True, np.bool_), {"alive": batch.positions, "keys": batch.keys, "token": token, "context": context0,
                                                       **{s: primed[s] for s in states}})
+
+
+def pick_from(b: Graph, call: Call, logits: str, no_end: str, u: str) -> tuple[str, str, str]:
+    """The rule's pick (and the CDF [rows, V] and threshold [rows, 1] it came from)."""
+    V = call.vocab_size
+    cdf = cdf_of(b, logits, call.temperature, no_end, V)
+    threshold = b.op("Mul", b.op("Unsqueeze", u, b.i64([1])), b.op("Slice", cdf, b.i64([-1]), b.i64([V]), b.i64([1])))
+    return count_below(b, cdf, threshold), cdf, threshold
+
+
+def float64_where_near(b: Graph, call: Call, chosen: str, cdf: str, threshold: str, guard: str, no_end: str, u: str, context: str,
+                       step: str) -> str:
+    """`chosen`, with the picks of the rows whose threshold lies within guard x total of a CDF
+    boundary (the entries just below and at the pick) made again from float64 logits: the
+    float64 step form replayed over their history (the boundary token and `step` characters,
+    the end of their window), from its initial state."""
+    V, exact = call.vocab_size, call.step_network.exact
+    total = b.op("Slice", cdf, b.i64([-1]), b.i64([V]), b.i64([1]))  # [rows, 1]
+    at = b.op("Unsqueeze", chosen, b.i64([1]))
+    above = b.op("Sub", b.op("GatherElements", cdf, b.op("Min", at, b.i64(V - 1)), axis=1), threshold)
+    below = b.op("Sub", threshold, b.op("GatherElements", cdf, b.op("Max", b.op("Sub", at, b.i64(1)), b.i64(0)), axis=1))
+    below = b.op("Where", b.op("Greater", at, b.i64(0)), below, threshold)  # no entry below the first: the distance to 0
+    margin = b.op("Div", b.op("Min", above, below), total)
+    near = b.op("Squeeze", b.op("NonZero", b.op("Squeeze", b.op("LessOrEqual", margin, guard), b.i64([1]))), b.i64([0]))
+
+    def again(r: Graph) -> list[str]:
+        length = r.op("Add", step, r.i64(1))
+        history = r.op("Slice", r.op("Gather", context, near, axis=0), r.op("Unsqueeze", r.op("Neg", length), r.i64([0])),
+                       r.i64([call.block_size]), r.i64([1]))  # [near, step + 1]
+        rows = r.op("Shape", near)
+        states = [f"state{i}" for i in range(len(exact.initial))]
+        replay = LoopBody("recheck/", carried={"logits": Type(TensorProto.DOUBLE, ["near", V]),
+                                               **{s: Type(TensorProto.DOUBLE, None) for s in states}})
+        token = replay.op("Squeeze", replay.op("Gather", history, replay.op("Unsqueeze", replay.iteration, replay.i64([0])), axis=1),
+                          replay.i64([1]))
+        logits, *after = splice_all(exact.proto, replay, [token, *(replay[s] for s in states)], call.initializers)
+        replay.finish(None, {"logits": logits, **dict(zip(states, after))})
+        initial = {s: r.op("Expand", r.const(value, np.float64), r.op("Concat", rows, r.i64(list(value.shape[1:])), axis=0))
+                   for s, value in zip(states, exact.initial)}
+        no_logits = r.op("ConstantOfShape", r.op("Concat", rows, r.i64([V]), axis=0), value=numpy_helper.from_array(np.zeros(1, np.float64)))
+        replayed = r.loop(replay, length, "", {"logits": no_logits, **initial})
+        picked, _, _ = pick_from(r, call, replayed["logits"], no_end, r.op("Gather", u, near, axis=0))
+        return [r.op("ScatterElements", chosen, near, picked, axis=0)]
+
+    return if_op(b, b.op("Greater", b.op("Size", near), b.i64(0)), again, lambda r: [r.op("Identity", chosen)],
+                 [Type(TensorProto.INT64, ["alive"])])[0]

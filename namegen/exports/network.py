@@ -45,12 +45,17 @@ def export_network(model, float64: bool = False) -> onnx.ModelProto:
 
 @dataclass(frozen=True)
 class StepNetwork:
-    """A network's step form as ONNX: `token` int64 [batch] and `state0` .. `stateN` (float64,
-    batch first) -> `logits` float64 [batch, V] and `next0` .. `nextN`; `initial` is the state
-    before any token (batch 1), computed here once, as the torch step form gives it."""
+    """A network's step form as ONNX: `token` int64 [batch] and `state0` .. `stateN` (float64 or
+    float32, batch first) -> `logits` [batch, V] and `next0` .. `nextN`; `initial` is the state
+    before any token (batch 1), computed here once, as the torch step form gives it.
+    `logit_error`: for a float32 step form, the largest |logit - float64 logit| that
+    onnxruntime gave on the names `measure_logit_error` fed it; `exact`: the float64 step form
+    that rechecks its close calls."""
 
     proto: onnx.ModelProto
     initial: tuple[np.ndarray, ...]
+    logit_error: float | None = None
+    exact: "StepNetwork | None" = None
 
 
 class _StepForm(torch.nn.Module):
@@ -65,14 +70,15 @@ class _StepForm(torch.nn.Module):
         return (logits, *state)
 
 
-def export_step_network(model) -> StepNetwork | None:
-    """The network's step form in float64 (see sampling.has_step_form), None if it has none.
-    Its initialisers are named and stored as `export_network`'s: the sampler holds each weight once."""
+def export_step_network(model, float64: bool = True) -> StepNetwork | None:
+    """The network's step form (see sampling.has_step_form), in float64 unless not `float64`;
+    None if it has none. Its initialisers are named and stored as `export_network`'s: the
+    sampler holds each weight once."""
     network = model._fitted().eval()
     if not sampling.has_step_form(network):
         return None
     weights = {key: tensor.detach() for key, tensor in network.state_dict().items()}
-    network = copy.deepcopy(network).double()
+    network = copy.deepcopy(network).to(torch.float64 if float64 else torch.float32)
     with torch.no_grad():
         initial = [s.detach() for s in network.initial_state()]
         # An example past the first position (caches not empty), two rows: nothing in it is a traced constant.
@@ -90,7 +96,37 @@ def export_step_network(model) -> StepNetwork | None:
         init.name = old.removeprefix("network.")
         for node in proto.graph.node:
             node.input[:] = [init.name if i == old else i for i in node.input]
-    return StepNetwork(finish(model, proto, weights, True), tuple(s.numpy() for s in initial))
+    return StepNetwork(finish(model, proto, weights, float64), tuple(s.numpy() for s in initial))
+
+
+MEASURED_NAMES = 128  # names the float32 step form's logit error is measured on (and the longest training names)
+
+
+def measure_logit_error(model, step: StepNetwork) -> float:
+    """How far a float32 step form's logits in onnxruntime come from float64's: the largest
+    difference over every step of names the model draws (temperatures 1 and 2, so unusual
+    contexts too) and its longest training names, against torch's float64 step form (which
+    equals float64 `forward` within 1e-9: tests/test_step_form.py)."""
+    import onnxruntime as ort
+
+    network, bs = model._sampling_network(model._fitted()), model.block_size
+    rows = [row for temperature in (1.0, 2.0) for row in model.sample_tokens(MEASURED_NAMES // 2, seed=11, temperature=temperature)]
+    rows += [model.vocab_.encode(name) for name in sorted(getattr(model, "training_names_", None) or [], key=len)[-8:]]
+    names = [[t for t in row if t][: bs - 1] for row in rows]
+    lengths = np.array([len(ids) for ids in names])
+    tokens = np.zeros((len(names), lengths.max() + 1), np.int64)  # position 0: the boundary token
+    for row, ids in zip(tokens, names):
+        row[1 : 1 + len(ids)] = ids
+    session = ort.InferenceSession(step.proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    state, error = [np.repeat(s, len(names), axis=0) for s in step.initial], 0.0
+    exact = [s.expand(len(names), *s.shape[1:]) for s in network.initial_state()]
+    for t in range(tokens.shape[1]):
+        logits, *state = session.run(None, {"token": tokens[:, t], **{f"state{i}": s for i, s in enumerate(state)}})
+        with torch.no_grad():
+            expected, exact = network.step(torch.from_numpy(tokens[:, t]), exact)
+        valid = lengths >= t  # a row past its name's end was fed 0s: not a history any sampler reaches
+        error = max(error, float(np.abs(logits[valid].astype(np.float64) - expected.numpy()[valid]).max()))
+    return error
 
 
 @contextmanager

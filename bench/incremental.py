@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Incremental sampling (issue 11): the ONNX sampler of each plugin with a step form, before
 (the network on the whole window at every step) and after (one token per step through the step
-form, its state carried), in onnxruntime from Python and from Node, one intra-op thread.
+form, its state carried: in float64, and as exported, in float32 with close calls rechecked in
+float64), in onnxruntime from Python and, as exported, from Node; one intra-op thread.
 
     python bench/incremental.py [--runs DIR] [--plugins rnn,transformer] [--seconds 2]
 
@@ -39,6 +40,7 @@ from namegen import sampling  # noqa: E402
 from namegen.checkpoint import load  # noqa: E402
 from namegen.data import read_names, split_names  # noqa: E402
 from namegen.exports.network import export_network  # noqa: E402
+from namegen.exports import sampler as sampler_module  # noqa: E402
 from namegen.exports.sampler import build_sampler  # noqa: E402
 
 REPEATS = 3
@@ -121,8 +123,13 @@ def main() -> None:
             weights_kb = sum(t.numel() * 4 for t in model.network_.state_dict().values()) / 1024
             cells = [plugin, f"{weights_kb:,.0f}"]
             timed = {}
-            for label, step_form in (("before", False), ("after", True)):
-                proto = build_sampler(model, network, step_form=step_form).SerializeToString()
+            for label, step_form, max_error in (("before", False, None), ("float64", True, -1.0), ("after", True, None)):
+                saved = sampler_module.MAX_LOGIT_ERROR
+                sampler_module.MAX_LOGIT_ERROR = saved if max_error is None else max_error  # -1: never float32
+                try:
+                    proto = build_sampler(model, network, step_form=step_form).SerializeToString()
+                finally:
+                    sampler_module.MAX_LOGIT_ERROR = saved
                 path = Path(tmp) / f"{plugin}.{label}.onnx"
                 path.write_bytes(proto)
                 session = ort.InferenceSession(proto, options, providers=["CPUExecutionProvider"])
@@ -131,7 +138,7 @@ def main() -> None:
                 assert np.array_equal(tokens, model.sample_tokens(1000, seed=5)), f"{plugin} {label}: not torch's names"
                 one, many = median_seconds(session, 1, args.seconds), median_seconds(session, 1000, args.seconds)
                 timed[label] = (len(proto) / 1024, one, many, path)
-            for label in ("before", "after"):
+            for label in ("before", "float64", "after"):
                 kb, one, many, _ = timed[label]
                 cells += [f"{kb:,.0f}", f"{one * 1e3:.2f}", f"{1000 / many:,.0f}"]
             path = timed["after"][3]
@@ -144,9 +151,9 @@ def main() -> None:
             rows.append(cells)
             torch_rows.append([plugin, *torch_names_per_second(model, args.seconds)])
             print(f"{plugin}: done", file=sys.stderr)
-    print("| plugin | weights KB | sampler KB before | ORT ms ×1 before | ORT names/s ×1000 before | sampler KB after "
-          "| ORT ms ×1 after | ORT names/s ×1000 after | Node ms ×1 | Node names/s ×1000 | Node / Python time ×1000 |")
-    print("|---|" + "---:|" * 10)
+    print("| plugin | weights KB | windows: sampler KB | ms ×1 | names/s ×1000 | step form, float64: sampler KB | ms ×1 | names/s ×1000 "
+          "| step form, float32 + float64 rechecks: sampler KB | ms ×1 | names/s ×1000 | Node ms ×1 | Node names/s ×1000 | Node / Python time ×1000 |")
+    print("|---|" + "---:|" * 13)
     for cells in rows:
         print("| " + " | ".join(cells) + " |")
     print("\n| plugin | torch names/s ×1000, whole windows | trimmed windows | step form |")

@@ -8,7 +8,8 @@
 
 It fits the plugin with its `test_hyperparams` on a slice of the bundled names, then checks
 scoring, sampling (determinism, the vocabulary, prefixes), the save/load round trip, the
-sequence identity (`forward_sequence` against `forward`, float32 and float64) and the ONNX
+sequence identity (`forward_sequence` against `forward`, float32 and float64), the step form's
+identity (`step` against `forward`, float64, where the network has a step form) and the ONNX
 export, which validates itself against the torch model. A failed check raises AssertionError
 naming the plugin and the check; a passed run returns the figures it reached.
 """
@@ -23,6 +24,28 @@ from pathlib import Path
 import numpy as np
 
 IDENTITY_TOLERANCE = 1e-5  # forward_sequence against forward on every window, float32 and float64
+STEP_TOLERANCE = 1e-9  # the step form against forward, float64
+
+
+def step_identity_error(network, names: list[list[int]]) -> float:
+    """The largest |step-form logits - forward(window)| over every position of `names` (token
+    ids) that the step form covers: the stream's boundary token, then up to block_size - 1
+    characters. `network` in the dtype to compare in (float64 for STEP_TOLERANCE)."""
+    import torch
+
+    bs = network.block_size
+    width = min(bs, max(map(len, names)) + 1)
+    stream = torch.zeros(len(names), bs + width, dtype=torch.int64)
+    for row, ids in zip(stream, names):
+        ids = ids[: width - 1]
+        row[bs : bs + len(ids)] = torch.tensor(ids, dtype=torch.int64)
+    error = 0.0
+    with torch.no_grad():
+        state = [s.expand(len(names), *s.shape[1:]) for s in network.initial_state()]
+        for t in range(width):  # feed position t: the boundary token (t = 0) or character t
+            logits, state = network.step(stream[:, bs - 1 + t], state)
+            error = max(error, float((logits - network(stream[:, t : t + bs])).abs().max()))
+    return error
 
 
 def identity_streams(model, names: list[str]):
@@ -63,7 +86,7 @@ def sequence_identity_errors(model, names: list[str]) -> dict[str, float]:
 def check_plugin(plugin, names: list[str] | None = None) -> dict:
     """Run the contract suite on `plugin` (a registered name or NameModel subclass). `names`:
     the data to fit on (default: every 15th bundled name, split 80/10/10 with seed 0)."""
-    from . import registry
+    from . import registry, sampling
     from .checkpoint import load
     from .data import read_names, split_names
     from .exports.onnx import export
@@ -118,6 +141,13 @@ def check_plugin(plugin, names: list[str] | None = None) -> dict:
         figures.update({f"identity_{label}": error for label, error in errors.items()})
         for label, error in errors.items():
             check(error <= IDENTITY_TOLERANCE, f"forward_sequence differs from forward by {error:.3g} ({label}; at most {IDENTITY_TOLERANCE:g})")
+
+        # the step form's identity, where the network has one
+        if sampling.has_step_form(model.network_):
+            network = copy.deepcopy(model.network_).double().eval()
+            error = step_identity_error(network, [model.vocab_.encode(n) for n in by_length[-8:] + split.train[:40]])
+            figures["step_identity_float64"] = error
+            check(error <= STEP_TOLERANCE, f"the step form differs from forward by {error:.3g} (float64; at most {STEP_TOLERANCE:g})")
 
         # the export, validated against the torch model (export raises NamegenError on a mismatch)
         try:

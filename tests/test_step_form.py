@@ -20,8 +20,8 @@ from namegen.exports import loops
 from namegen.exports import sampler as sampler_module
 from namegen.exports.network import export_network, export_step_network
 from namegen.exports.sampler import build_sampler
+from namegen.testing import STEP_TOLERANCE, step_identity_error
 
-STEP_TOL = 1e-9
 VARIANTS = {  # beyond test_hyperparams, untrained: the identity holds for any weights
     "rnn": [{"cell": "lstm", "layers": 2, "embed": 6, "hidden": 10}, {"cell": "gru", "layers": 3, "embed": 6, "hidden": 10}],
     "transformer": [{"layers": 2, "heads": 4, "width": 16}],
@@ -52,24 +52,6 @@ def networks(fitted, plugin: str):
             yield json.dumps(hyperparams), namegen.create(plugin, **hyperparams).build_network(len(model.vocab_), model.max_len_).eval()
 
 
-def step_gap(network: torch.nn.Module, names: list[list[int]]) -> float:
-    """The largest |step-form logits - forward(window)| over every position of `names` that the
-    step form covers (the stream's boundary token, then up to block_size - 1 characters)."""
-    bs = network.block_size
-    width = min(bs, max(map(len, names)) + 1)
-    stream = torch.zeros(len(names), bs + width, dtype=torch.int64)
-    for row, ids in zip(stream, names):
-        ids = ids[: width - 1]
-        row[bs : bs + len(ids)] = torch.tensor(ids)
-    gap = 0.0
-    with torch.no_grad():
-        state = [s.expand(len(names), *s.shape[1:]) for s in network.initial_state()]
-        for t in range(width):  # feed position t: the boundary token (t = 0) or character t
-            logits, state = network.step(stream[:, bs - 1 + t], state)
-            gap = max(gap, float((logits - network(stream[:, t : t + bs])).abs().max()))
-    return gap
-
-
 @pytest.mark.parametrize("plugin", stepping())
 def test_step_form_equals_forward(plugin, fitted, record_property):
     model = fitted(plugin)
@@ -79,9 +61,9 @@ def test_step_form_equals_forward(plugin, fitted, record_property):
     for label, network in networks(fitted, plugin):
         net = copy.deepcopy(network).double()
         for names in (longest, mixed, longer):
-            gap = step_gap(net, names)
+            gap = step_identity_error(net, names)
             record_property(f"max_abs_diff [{plugin}] step form vs forward float64, {label}, {len(names)} names", gap)
-            assert gap <= STEP_TOL, f"[{plugin}] {label}: the step form differs from forward by {gap:.3g}"
+            assert gap <= STEP_TOLERANCE, f"[{plugin}] {label}: the step form differs from forward by {gap:.3g}"
 
 
 def windows_only(monkeypatch):
@@ -136,7 +118,7 @@ def test_onnx_step_network_equals_torch(plugin, fitted, record_property):
         ort_logits, *ort_state = session.run(None, {"token": tokens[:, t].numpy(), **{f"state{i}": s for i, s in enumerate(ort_state)}})
         gap = max(gap, float(np.abs(ort_logits - logits.numpy()).max()))
     record_property(f"max_abs_diff [{plugin}] step form float64, onnxruntime vs torch", gap)
-    assert ort_logits.dtype == np.float64 and gap < STEP_TOL
+    assert ort_logits.dtype == np.float64 and gap < STEP_TOLERANCE
 
 
 @pytest.mark.parametrize("plugin", stepping())

@@ -114,7 +114,23 @@ class WindowNetwork(torch.nn.Module):
         return logits + 0.1 if self.broken else logits
 
 
-def make_plugin(name: str, broken: bool):
+class SteppingNetwork(WindowNetwork):
+    """WindowNetwork with a step form (its state: the last token's embedding); `broken` makes
+    the step form disagree with forward instead."""
+
+    def forward_sequence(self, stream):
+        return WindowNetwork.forward_sequence(self, stream) - (0.1 if self.broken else 0.0)  # undo the base's break
+
+    def initial_state(self):
+        return [self.embed.weight[:1]]  # before the stream: the boundary token
+
+    def step(self, token, state):
+        embedded = self.embed(token)
+        logits = self.out(torch.cat([state[0], embedded], dim=1))
+        return logits + (0.1 if self.broken else 0.0), [embedded]
+
+
+def make_plugin(name: str, broken: bool, network: type = WindowNetwork):
     @namegen.register(name)
     class Plugin(namegen.NameModel):
         """Test-only: a two-token window, right or deliberately wrong."""
@@ -127,7 +143,7 @@ def make_plugin(name: str, broken: bool):
             eval_every: int = 100
 
         def build_network(self, vocab_size, max_len):
-            return WindowNetwork(vocab_size, broken)
+            return network(vocab_size, broken)
 
     return Plugin
 
@@ -151,3 +167,10 @@ def test_check_plugin_accepts_a_class_and_catches_a_broken_identity(registry_sna
         check_plugin("check-broken")
     with pytest.raises(AssertionError, match="not a registered"):
         check_plugin(type("Loose", (namegen.NameModel,), {}))
+
+
+def test_check_plugin_holds_a_step_form_to_forward(registry_snapshot):
+    assert check_plugin(make_plugin("check-stepping", broken=False, network=SteppingNetwork))["step_identity_float64"] <= 1e-12
+    make_plugin("check-stepping-broken", broken=True, network=SteppingNetwork)
+    with pytest.raises(AssertionError, match=r"check_plugin\('check-stepping-broken'\): the step form differs from forward by 0.1"):
+        check_plugin("check-stepping-broken")

@@ -14,12 +14,12 @@ tokens, 0-padding.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 from .graph import Graph, LoopBody, Type, if_op, splice, splice_all
 from .rule import cdf_of, count_below, next_state, row_keys, uniforms
@@ -160,14 +160,17 @@ def rows_of(g: Graph, call: Call, batch: Batch, drawn: list[str]) -> str:
     return g.op("Pad", rows, g.op("Concat", g.i64([0, 0, 0]), missing, axis=0))
 
 
-def finish_compacting(b: LoopBody, chosen: str, zero_column: str, following: dict[str, str]) -> LoopBody:
+def finish_compacting(b: LoopBody, chosen: str, zero_column: str, following: dict[str, str], flagged: str | None = None) -> LoopBody:
     """Close a step that works on the names still going (carried `alive`, their rows in the
     batch, and whatever else `following` gives the next value of): write `chosen` into this
-    step's column of all rows, keep only the names that did not just end, go on while any does."""
-    column = b.op("ScatterElements", zero_column, b["alive"], b.op("Cast", chosen, to=TOKEN_TYPE), axis=0)
+    step's column of all rows (and the bool `flagged` into scan `flags`, if given), keep only the
+    names that did not just end, go on while any does."""
+    scans = {"column": b.op("ScatterElements", zero_column, b["alive"], b.op("Cast", chosen, to=TOKEN_TYPE), axis=0)}
+    if flagged is not None:
+        scans["flags"] = b.op("ScatterElements", zero_column, b["alive"], b.op("Cast", flagged, to=TOKEN_TYPE), axis=0)
     going = b.op("Greater", chosen, b.i64(0))
     kept = {key: b.op("Compress", value, going, axis=0) for key, value in {"alive": b["alive"], **following}.items()}
-    return b.finish(b.op("Greater", b.op("Size", kept["alive"]), b.i64(0)), kept, {"column": column})
+    return b.finish(b.op("Greater", b.op("Size", kept["alive"]), b.i64(0)), kept, scans)
 
 
 def dense_loop(g: Graph, call: Call, batch: Batch, tables: Tables) -> str:
@@ -233,19 +236,39 @@ def search_loop(g: Graph, call: Call, batch: Batch, tables: Tables) -> str:
     return run_steps(g, call, batch, b, {"alive": batch.positions, "keys": batch.keys, "state": start_state(g, call, batch)})
 
 
-def network_loop(g: Graph, call: Call, batch: Batch) -> str:
+def network_loop(g: Graph, call: Call, batch: Batch, tag: str = "") -> str:
     """Contexts too many to tabulate: the network runs in the loop, on the names still going.
     With a step form, `incremental_loop` draws the steps below block_size and `window_loop`
-    any after them (a name longer than the window: the step form no longer equals forward)."""
+    any after them (a name longer than the window: the step form no longer equals forward).
+    A float32 step form flags its close calls; the names with any are drawn again, whole, by
+    the float64 step form (`tag` names that second draw's loops):
+
+        rows, flagged = incremental (float32) then windows
+        if any flagged: rows[flagged] = incremental (float64) then windows, for those candidates
+    """
     if call.step_network is None:
         column = window_loop(g, call, batch, call.prefix_len, call.steps, batch.positions, batch.keys, windows0(g, call, batch.positions))
         return rows_of(g, call, batch, [drawn_of(g, batch, column)])
     until = g.op("Min", call.max_len, g.i64(call.block_size))
-    first = incremental_loop(g, call, batch, g.op("Max", g.op("Sub", until, call.prefix_len), g.i64(0)))
+    first = incremental_loop(g, call, batch, g.op("Max", g.op("Sub", until, call.prefix_len), g.i64(0)), tag)
     drawn = drawn_of(g, batch, first["column"])
     next_step = g.op("Squeeze", g.op("Add", call.prefix_len, g.op("Shape", drawn, start=1, end=2)), g.i64([0]))
-    after = window_loop(g, call, batch, next_step, g.op("Sub", call.max_len, next_step), first["alive"], first["keys"], first["context"])
-    return rows_of(g, call, batch, [drawn, drawn_of(g, batch, after)])
+    after = window_loop(g, call, batch, next_step, g.op("Sub", call.max_len, next_step), first["alive"], first["keys"], first["context"], tag)
+    rows = rows_of(g, call, batch, [drawn, drawn_of(g, batch, after)])
+    if call.step_network.exact is None:
+        return rows
+    flags = g.op("ReduceMax", g.op("Concat", g.op("Unsqueeze", batch.zeros(g, TOKEN_TYPE), g.i64([0])), first["flags"], axis=0),
+                 g.i64([0]), keepdims=0)  # [batch]: any close call (a Loop that ran no step gives its scan [0, 0])
+    flagged = g.op("Squeeze", g.op("NonZero", flags), g.i64([0]))
+
+    def again(r: Graph) -> list[str]:
+        exact = replace(call, step_network=call.step_network.exact)
+        index, keys = r.op("Gather", batch.index, flagged, axis=0), r.op("Gather", batch.keys, flagged, axis=0)
+        subset = Batch(r.op("Range", r.i64(0), r.op("Size", flagged), r.i64(1)), index, keys)
+        redrawn = network_loop(r, exact, subset, tag + "exact/")
+        return [r.op("ScatterND", rows, r.op("Unsqueeze", flagged, r.i64([1])), redrawn)]
+
+    return if_op(g, g.op("Greater", g.op("Size", flagged), g.i64(0)), again, lambda r: [r.op("Identity", rows)], [ROWS])[0]
 
 
 def windows0(g: Graph, call: Call, alive: str) -> str:
@@ -253,7 +276,7 @@ def windows0(g: Graph, call: Call, alive: str) -> str:
     return g.op("Expand", g.op("Unsqueeze", call.context0, g.i64([0])), g.op("Concat", g.op("Shape", alive), g.i64([call.block_size]), axis=0))
 
 
-def window_loop(g: Graph, call: Call, batch: Batch, first_step: str, trips: str, alive: str, keys: str, context: str) -> str:
+def window_loop(g: Graph, call: Call, batch: Batch, first_step: str, trips: str, alive: str, keys: str, context: str, tag: str = "") -> str:
     """The network on each name's whole window, from step `first_step` on; returns the scan
     output `column` [steps run, batch]:
 
@@ -265,7 +288,7 @@ def window_loop(g: Graph, call: Call, batch: Batch, first_step: str, trips: str,
             alive, keys, context = (alive, keys, context[:, 1:] ++ chosen)[chosen > 0]
     """
     V, bs = call.vocab_size, call.block_size
-    b = LoopBody("net/", carried={"alive": GOING, "keys": GOING, "context": Type(TensorProto.INT64, ["alive", bs])},
+    b = LoopBody(f"{tag}net/", carried={"alive": GOING, "keys": GOING, "context": Type(TensorProto.INT64, ["alive", bs])},
                  scans={"column": COLUMN})
     step = b.op("Add", b.iteration, first_step)
     window = b["context"]
@@ -280,7 +303,7 @@ def window_loop(g: Graph, call: Call, batch: Batch, first_step: str, trips: str,
 
 
 MAX_LOGIT_ERROR = 1e-5  # a float32 step form is used only if its logits measure within this of float64's (~3e-6 measured)
-ERROR_MARGIN = 10  # its close calls are rechecked as if its logits could be this many times further off than measured
+ERROR_MARGIN = 4  # close calls are flagged as if its logits could be this many times further off than measured
 
 
 def trusted_logit_error(measured: float) -> float:
@@ -290,17 +313,18 @@ def trusted_logit_error(measured: float) -> float:
 
 def guard_width(g: Graph, call: Call) -> str:
     """How close (as a fraction of the CDF's total) a uniform may come to a CDF boundary before
-    a float32 pick is rechecked in float64. Logits within d of float64's make each p within a
+    a float32 pick counts as a close call. Logits within d of float64's make each p within a
     factor exp(2d / T) of float64's, so each cdf / total within 2 (exp(2d / T) - 1) of it."""
     d = trusted_logit_error(call.step_network.logit_error)
     spread = g.op("Exp", g.op("Div", g.const(2 * d, np.float64), call.temperature))
     return g.op("Mul", g.op("Sub", spread, g.const(1.0, np.float64)), g.const(2.0, np.float64))
 
 
-def incremental_loop(g: Graph, call: Call, batch: Batch, trips: str) -> dict[str, str]:
+def incremental_loop(g: Graph, call: Call, batch: Batch, trips: str, tag: str = "") -> dict[str, str]:
     """The step form, for `trips` steps from the prefix's end (all below block_size): one token
     per name and step goes through the network, with the state it carries. Returns the Loop's
-    outputs (`alive`, `keys`, `context`, ..., scan `column` [steps run, batch]):
+    outputs (`alive`, `keys`, `context`, ..., scans `column` and, for a float32 step form,
+    `flags`, [steps run, batch]):
 
         stream = [boundary] ++ prefix
         state = initial; for token in stream[:prefix_len]: state = step(token, state)   # batch 1, once
@@ -308,16 +332,16 @@ def incremental_loop(g: Graph, call: Call, batch: Batch, trips: str) -> dict[str
         for step in prefix_len .. prefix_len + trips - 1, while alive:
             logits, state = step(token, state)
             chosen = the pick from logits (the end masked at step 0 and below min_len)
-            if the step form is float32:                                   # the rule is float64
-                near = names whose uniform lies within guard_width of a boundary of their CDF
-                chosen[near] = the pick from the float64 network(context[near])
             column = zeros(batch); column[alive] = chosen
+            if the step form is float32:                                   # the rule is float64
+                flags = zeros(batch); flags[alive] = the uniform lies within guard_width of a CDF boundary
             alive, keys, token, context, state = (alive, keys, chosen, context[:, 1:] ++ chosen, state)[chosen > 0]
 
-    A float32 step form draws the float64 rule's names: a pick can differ only where the
-    uniform lies closer to a CDF boundary than the float32 logits' error can move it, and those
-    names are picked again from float64 logits. That holds while the float32 logits are within
-    GUARD_LOGIT_ERROR of float64's; the export measures how far they are (`logit_error`).
+    A float32 step form draws the float64 rule's names wherever no pick was a close call: a
+    pick can differ only where the uniform lies closer to a CDF boundary than the float32
+    logits' error can move it. That holds while they are within `trusted_logit_error` of
+    float64's; the export measures how far they are (`logit_error`). `network_loop` draws the
+    flagged names again in float64.
     """
     net, bs = call.step_network, call.block_size
     states = [f"state{i}" for i in range(len(net.initial))]
@@ -325,7 +349,7 @@ def incremental_loop(g: Graph, call: Call, batch: Batch, trips: str) -> dict[str
     stream = g.op("Concat", g.i64([0]), call.prefix, axis=0)
     # The prefix is fed only when the loop runs (a prefix of block_size or more characters leaves it to the windows).
     fed = g.op("Where", g.op("Greater", trips, g.i64(0)), call.prefix_len, g.i64(0))
-    p = LoopBody("prefix/", carried=kinds)
+    p = LoopBody(f"{tag}prefix/", carried=kinds)
     _, *after = splice_all(net.proto, p, [p.op("Unsqueeze", p.op("Gather", stream, p.iteration), p.i64([0])), *(p[s] for s in states)],
                            call.initializers)
     p.finish(None, dict(zip(states, after)))
@@ -336,18 +360,17 @@ def incremental_loop(g: Graph, call: Call, batch: Batch, trips: str) -> dict[str
         primed[s] = g.op("Expand", primed[s], g.op("Concat", batch_shape, g.op("Shape", primed[s], start=1), axis=0))
     guard = None if net.exact is None else guard_width(g, call)
 
-    b = LoopBody("step/", carried={"alive": GOING, "keys": GOING, "token": GOING, "context": Type(TensorProto.INT64, ["alive", bs]), **kinds},
-                 scans={"column": COLUMN})
+    b = LoopBody(f"{tag}step/", carried={"alive": GOING, "keys": GOING, "token": GOING, "context": Type(TensorProto.INT64, ["alive", bs]), **kinds},
+                 scans={"column": COLUMN, **({} if guard is None else {"flags": COLUMN})})
     step = step_of(b, call)
     logits, *state = splice_all(net.proto, b, [b["token"], *(b[s] for s in states)], call.initializers)
     no_end = b.op("Or", b.op("Equal", step, b.i64(0)), b.op("Less", step, call.min_len))
     u = uniforms(b, b["keys"], b.op("Gather", call.step_mix, step))
     chosen, cdf, threshold = pick_from(b, call, logits, no_end, u)
-    if guard is not None:
-        chosen = float64_where_near(b, call, chosen, cdf, threshold, guard, no_end, u, b["context"], step)
     context = b["context"]
     shifted = b.op("Concat", b.op("Slice", context, b.i64([1]), b.i64([bs]), b.i64([1])), b.op("Unsqueeze", chosen, b.i64([1])), axis=1)
-    finish_compacting(b, chosen, batch.zeros(g, TOKEN_TYPE), {"keys": b["keys"], "token": chosen, "context": shifted, **dict(zip(states, state))})
+    finish_compacting(b, chosen, batch.zeros(g, TOKEN_TYPE), {"keys": b["keys"], "token": chosen, "context": shifted, **dict(zip(states, state))},
+                      None if guard is None else close_calls(b, call, chosen, cdf, threshold, guard))
     token = g.op("Expand", g.op("Gather", stream, call.prefix_len), batch_shape)
     context0 = windows0(g, call, batch.positions)
     return g.loop(b, trips, g.const(True, np.bool_), {"alive": batch.positions, "keys": batch.keys, "token": token, "context": context0,
@@ -362,39 +385,14 @@ def pick_from(b: Graph, call: Call, logits: str, no_end: str, u: str) -> tuple[s
     return count_below(b, cdf, threshold), cdf, threshold
 
 
-def float64_where_near(b: Graph, call: Call, chosen: str, cdf: str, threshold: str, guard: str, no_end: str, u: str, context: str,
-                       step: str) -> str:
-    """`chosen`, with the picks of the rows whose threshold lies within guard x total of a CDF
-    boundary (the entries just below and at the pick) made again from float64 logits: the
-    float64 step form replayed over their history (the boundary token and `step` characters,
-    the end of their window), from its initial state."""
-    V, exact = call.vocab_size, call.step_network.exact
+def close_calls(b: Graph, call: Call, chosen: str, cdf: str, threshold: str, guard: str) -> str:
+    """[rows] bool: the threshold lies within guard x total of a CDF boundary around the pick
+    (the entries just below and at it), where float32 logits could have moved the pick."""
+    V = call.vocab_size
     total = b.op("Slice", cdf, b.i64([-1]), b.i64([V]), b.i64([1]))  # [rows, 1]
     at = b.op("Unsqueeze", chosen, b.i64([1]))
     above = b.op("Sub", b.op("GatherElements", cdf, b.op("Min", at, b.i64(V - 1)), axis=1), threshold)
     below = b.op("Sub", threshold, b.op("GatherElements", cdf, b.op("Max", b.op("Sub", at, b.i64(1)), b.i64(0)), axis=1))
     below = b.op("Where", b.op("Greater", at, b.i64(0)), below, threshold)  # no entry below the first: the distance to 0
     margin = b.op("Div", b.op("Min", above, below), total)
-    near = b.op("Squeeze", b.op("NonZero", b.op("Squeeze", b.op("LessOrEqual", margin, guard), b.i64([1]))), b.i64([0]))
-
-    def again(r: Graph) -> list[str]:
-        length = r.op("Add", step, r.i64(1))
-        history = r.op("Slice", r.op("Gather", context, near, axis=0), r.op("Unsqueeze", r.op("Neg", length), r.i64([0])),
-                       r.i64([call.block_size]), r.i64([1]))  # [near, step + 1]
-        rows = r.op("Shape", near)
-        states = [f"state{i}" for i in range(len(exact.initial))]
-        replay = LoopBody("recheck/", carried={"logits": Type(TensorProto.DOUBLE, ["near", V]),
-                                               **{s: Type(TensorProto.DOUBLE, None) for s in states}})
-        token = replay.op("Squeeze", replay.op("Gather", history, replay.op("Unsqueeze", replay.iteration, replay.i64([0])), axis=1),
-                          replay.i64([1]))
-        logits, *after = splice_all(exact.proto, replay, [token, *(replay[s] for s in states)], call.initializers)
-        replay.finish(None, {"logits": logits, **dict(zip(states, after))})
-        initial = {s: r.op("Expand", r.const(value, np.float64), r.op("Concat", rows, r.i64(list(value.shape[1:])), axis=0))
-                   for s, value in zip(states, exact.initial)}
-        no_logits = r.op("ConstantOfShape", r.op("Concat", rows, r.i64([V]), axis=0), value=numpy_helper.from_array(np.zeros(1, np.float64)))
-        replayed = r.loop(replay, length, "", {"logits": no_logits, **initial})
-        picked, _, _ = pick_from(r, call, replayed["logits"], no_end, r.op("Gather", u, near, axis=0))
-        return [r.op("ScatterElements", chosen, near, picked, axis=0)]
-
-    return if_op(b, b.op("Greater", b.op("Size", near), b.i64(0)), again, lambda r: [r.op("Identity", chosen)],
-                 [Type(TensorProto.INT64, ["alive"])])[0]
+    return b.op("Squeeze", b.op("LessOrEqual", margin, guard), b.i64([1]))

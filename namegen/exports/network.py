@@ -99,7 +99,7 @@ def export_step_network(model, float64: bool = True) -> StepNetwork | None:
     return StepNetwork(finish(model, proto, weights, float64), tuple(s.numpy() for s in initial))
 
 
-MEASURED_NAMES = 128  # names the float32 step form's logit error is measured on (and the longest training names)
+MEASURED_NAMES = 512  # names the float32 step form's logit error is measured on (and the longest training names)
 
 
 def measure_logit_error(model, step: StepNetwork) -> float:

@@ -53,13 +53,15 @@ class Block(nn.Module):
         return x + self.mlp(self.ln2(x))
 
     def step(self, x: torch.Tensor, keys: torch.Tensor, values: torch.Tensor):
-        """One position [B, C] after the cached ones' keys and values [B, heads, T, C / heads]:
-        the position's output and the caches with it appended (forward's last query, eval mode)."""
+        """One position [B, C] after the cached ones' keys and values [B, T, heads, C / heads]:
+        the position's output and the caches with it appended (forward's last query, eval mode).
+        Positions first, heads merged: appending copies one block per name, not one per head."""
         size = self.width // self.heads  # sizes from attributes, not from x.shape: an export then reshapes by constants
-        q, k, v = self.qkv(self.ln1(x)).view(-1, 3 * self.heads, 1, size).split(self.heads, dim=1)  # forward's q, k, v heads
-        keys, values = torch.cat([keys, k], dim=2), torch.cat([values, v], dim=2)
-        att = ((q @ keys.transpose(-2, -1)) * (1.0 / math.sqrt(size))).softmax(dim=-1)
-        x = x + self.proj((att @ values).reshape(-1, self.width))  # [B, heads, 1, size] in head order, as forward's
+        q, k, v = self.qkv(self.ln1(x)).view(-1, 3 * self.heads, size).split(self.heads, dim=1)  # forward's q, k, v heads
+        keys, values = torch.cat([keys, k.unsqueeze(1)], dim=1), torch.cat([values, v.unsqueeze(1)], dim=1)
+        # One query per head: products and sums over [B, T, heads, size], no transposes and no 1-row matrix products.
+        att = ((q.unsqueeze(1) * keys).sum(dim=-1) * (1.0 / math.sqrt(size))).softmax(dim=1)  # [B, T, heads]
+        x = x + self.proj((att.unsqueeze(-1) * values).sum(dim=1).reshape(-1, self.width))  # [B, heads, size] in head order, as forward's
         return x + self.mlp(self.ln2(x)), keys, values
 
 
@@ -92,13 +94,13 @@ class TransformerNetwork(nn.Module):
     def initial_state(self) -> list[torch.Tensor]:
         """The step form's state before any token, batch 1: each block's empty key and value caches."""
         width, block = self.token.weight.shape[1], self.blocks[0]
-        return [self.token.weight.new_zeros(1, block.heads, 0, width // block.heads) for _ in range(2 * len(self.blocks))]
+        return [self.token.weight.new_zeros(1, 0, block.heads, width // block.heads) for _ in range(2 * len(self.blocks))]
 
     def step(self, token: torch.Tensor, state: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """The step form: token int64 [B] at position T (the caches' length; the stream's boundary
         token is position 0) and the caches of positions 0 .. T - 1 -> the logits after it [B, V]
         and the caches with it. Valid for T < block_size, the positions `forward` counts."""
-        position = torch.ones_like(state[0][:, 0, :, 0]).sum(dim=1).long()  # T per row, from the cache as a tensor: traced, not a constant
+        position = torch.ones_like(state[0][:, :, 0, 0]).sum(dim=1).long()  # T per row, from the cache as a tensor: traced, not a constant
         x, new = self.token(token) + self.position(position), []
         for block, keys, values in zip(self.blocks, state[0::2], state[1::2]):
             x, keys, values = block.step(x, keys, values)

@@ -126,7 +126,7 @@ def test_onnx_sampler_steps_incrementally_and_draws_torch_names(plugin, fitted, 
     model = fitted(plugin)
     runtime = namegen.runtime.load(onnx_export(plugin).sampler)
     assert runtime.metadata["sampler_loop"] == "incremental"
-    assert runtime.metadata["step_form"].startswith("float32, rechecked in float64")
+    assert runtime.metadata["step_form"].startswith("float32, names with a close call drawn again in float64")
     windowed = ort.InferenceSession(build_sampler(model, export_network(model, float64=True), step_form=False).SerializeToString(),
                                     providers=["CPUExecutionProvider"])
     for case in edge_cases(model):
@@ -151,11 +151,11 @@ def session_of(proto) -> ort.InferenceSession:
 
 
 @pytest.mark.parametrize("plugin", stepping())
-def test_close_calls_are_rechecked_in_float64(plugin, fitted, monkeypatch):
-    """Every close call of the float32 step form is picked again by the float64 one. Here the
-    float32 step form is a wrong one (its output bias shifted), passed off as accurate: trusted
-    to within 1 (every pick a close call) the names are still torch's, all from the rechecks;
-    trusted as usual, they are not (so the rechecks did the work)."""
+def test_names_with_a_close_call_are_drawn_again_in_float64(plugin, fitted, monkeypatch):
+    """Every name with a close call of the float32 step form is drawn again by the float64 one.
+    Here the float32 step form is a wrong one (its output bias shifted), passed off as accurate:
+    trusted to within 1 (every pick a close call) the names are still torch's, all drawn again;
+    trusted as usual, they are not (so drawing again did the work)."""
     model = fitted(plugin)
     wrong = copy.deepcopy(model)
     with torch.no_grad():
@@ -176,12 +176,12 @@ def test_close_calls_are_rechecked_in_float64(plugin, fitted, monkeypatch):
     monkeypatch.setattr(sampler_module, "measure_logit_error", lambda m, step: 1e-7)
     trusted = loops.trusted_logit_error
     monkeypatch.setattr(loops, "trusted_logit_error", lambda measured: 1.0)
-    everything_rechecked = session_of(build_sampler(model, export_network(model, float64=True)))
+    everything_redrawn = session_of(build_sampler(model, export_network(model, float64=True)))
     monkeypatch.setattr(loops, "trusted_logit_error", trusted)
     misled = session_of(build_sampler(model, export_network(model, float64=True)))
     for case in edge_cases(model)[:3]:
         expected = model.sample_tokens(200, seed=4, **case)
-        (tokens,) = everything_rechecked.run(["tokens"], feeds(model, 200, 4, **case))
+        (tokens,) = everything_redrawn.run(["tokens"], feeds(model, 200, 4, **case))
         np.testing.assert_array_equal(tokens, expected, err_msg=f"[{plugin}] {case}")
         (tokens,) = misled.run(["tokens"], feeds(model, 200, 4, **case))
         assert not np.array_equal(tokens, expected)

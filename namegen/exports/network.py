@@ -50,7 +50,7 @@ class StepNetwork:
     before any token (batch 1), computed here once, as the torch step form gives it.
     `logit_error`: for a float32 step form, the largest |logit - float64 logit| that
     onnxruntime gave on the names `measure_logit_error` fed it; `exact`: the float64 step form
-    that rechecks its close calls."""
+    that draws again the names with a close call (see loops.incremental_loop)."""
 
     proto: onnx.ModelProto
     initial: tuple[np.ndarray, ...]

@@ -271,7 +271,7 @@ def candidate_batches(g: Graph, call: Call, plan: Plan, chars: tuple[str, ...], 
 
 def sampler_step_form(model) -> StepNetwork | None:
     """The step form the sampler runs, None without one: float32 (about 3x faster in
-    onnxruntime), with the float64 one to recheck its close calls, when its logits measure
+    onnxruntime), with the float64 one to draw again the names with a close call, when its logits measure
     within MAX_LOGIT_ERROR of float64's; else the float64 one alone."""
     exact = export_step_network(model)
     if exact is None:
@@ -309,7 +309,7 @@ def build_sampler(model, network: onnx.ModelProto, table_limit: int | None = Non
     meta["sampler_loop"] = plan.sampler_loop if step_network is None else plan.sampler_loop.replace("stepwise", "incremental")
     if step_network is not None:
         meta["step_form"] = "float64" if step_network.exact is None else (
-            f"float32, rechecked in float64 near CDF boundaries (logit error measured {step_network.logit_error:.2g}, "
+            f"float32, names with a close call drawn again in float64 (logit error measured {step_network.logit_error:.2g}, "
             f"trusted to {trusted_logit_error(step_network.logit_error):.2g})")
     meta["training_names"] = str(0 if training_names is None else len(training_names))
     defaults = constraint_inputs(model, training_names)

@@ -287,7 +287,7 @@ def window_loop(g: Graph, call: Call, batch: Batch, first_step: str, trips: str,
             column = zeros(batch); column[alive] = chosen
             alive, keys, context = (alive, keys, context[:, 1:] ++ chosen)[chosen > 0]
     """
-    V, bs = call.vocab_size, call.block_size
+    bs = call.block_size
     b = LoopBody(f"{tag}net/", carried={"alive": GOING, "keys": GOING, "context": Type(TensorProto.INT64, ["alive", bs])},
                  scans={"column": COLUMN})
     step = b.op("Add", b.iteration, first_step)

@@ -12,8 +12,11 @@ from __future__ import annotations
 import copy
 import functools
 import math
+import signal
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -231,8 +234,12 @@ def fit_gradient(network: torch.nn.Module, train: Examples, val: Examples | None
             since_best += 1
 
     network.train()
+    interrupts, restore = catch_interrupts()
     try:
         for step in range(1, config.steps + 1):
+            if interrupts:  # Ctrl-C: stop here and keep the best weights so far
+                stopped = "interrupted"
+                break
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(step, config)
             loss = batch_loss(network, *draw())
@@ -261,9 +268,10 @@ def fit_gradient(network: torch.nn.Module, train: Examples, val: Examples | None
                 recent = sum(losses) / len(losses) if losses else history["train_nll"][-1]
                 bar.update(step, train=recent, val=history["val_nll"][-1] if history["val_nll"] else None,
                            elapsed=format_seconds(now - start), left=format_seconds(left))
-    except KeyboardInterrupt:  # Ctrl-C: stop here and keep the best weights so far
+    except KeyboardInterrupt:  # a second Ctrl-C, or one raised where catch_interrupts could not listen
         stopped = "interrupted"
     finally:
+        restore()
         bar.close()
     if best["state"] is None:  # interrupted before the first evaluation: the weights as they are
         evaluate()
@@ -273,6 +281,27 @@ def fit_gradient(network: torch.nn.Module, train: Examples, val: Examples | None
     network.eval()
     return {"steps": done, "stopped": stopped, "best_step": best["step"], "best_nll": best["nll"],
             "history": compact_history(history)}
+
+
+def catch_interrupts() -> tuple[list, Callable[[], None]]:
+    """While training runs in the main thread, a first Ctrl-C only asks the loop to stop at the
+    next step (it appends to the returned list); a second one raises KeyboardInterrupt. Raising
+    at once, wherever the main thread is, could leave the progress bar's lock held and hang its
+    stop() (seen as a test that waited for 120 s). Returns (requests, restore the previous handler)."""
+    requests: list = []
+    if threading.current_thread() is not threading.main_thread():
+        return requests, lambda: None
+    previous = signal.getsignal(signal.SIGINT)
+    if previous in (signal.SIG_IGN, None):  # a background job, or a handler not set from Python: leave it
+        return requests, lambda: None
+
+    def request(signum, frame):
+        if requests:
+            raise KeyboardInterrupt
+        requests.append(signum)
+
+    signal.signal(signal.SIGINT, request)
+    return requests, lambda: signal.signal(signal.SIGINT, previous)
 
 
 def compact_history(history: dict) -> dict:

@@ -301,6 +301,34 @@ def test_ctrl_c_in_the_trainer_keeps_the_best_weights(scripted_val):
     assert same_state(network.state_dict(), scripted_val.states[0]) and not network.training
 
 
+def test_a_real_sigint_stops_at_the_next_step_and_a_second_raises(scripted_val):
+    """SIGINT itself (not a KeyboardInterrupt raised by a hook): the first only asks the loop to
+    stop before its next step, so no exception lands inside torch or the progress bar; a second
+    raises at once; and the previous handler is back afterwards."""
+    data, vocab_size = small_data()
+    scripted_val.values = [2.0, 2.5, 2.7, 3.0]
+    network, calls = PairMLP(vocab_size), []
+
+    def signal_on_step(module, args):
+        if torch.is_grad_enabled():
+            calls.append(1)
+            for _ in range(signals_at.get(len(calls), 0)):
+                os.kill(os.getpid(), signal.SIGINT)
+
+    network.register_forward_pre_hook(signal_on_step)
+    before = signal.getsignal(signal.SIGINT)
+    signals_at = {12: 1}
+    summary = fit_gradient(network, data, data, TrainConfig(steps=100, eval_every=5, patience=10))
+    assert summary["stopped"] == "interrupted" and summary["steps"] == 12 and summary["best_step"] == 5  # step 12 finished
+    assert signal.getsignal(signal.SIGINT) is before
+    calls.clear()
+    network.train()
+    signals_at = {3: 2}  # two inside step 3's forward: the second raises there, so step 3 never finishes
+    summary = fit_gradient(network, data, data, TrainConfig(steps=100, eval_every=50))
+    assert summary["stopped"] == "interrupted" and summary["steps"] == 2
+    assert signal.getsignal(signal.SIGINT) is before
+
+
 def test_ctrl_c_before_the_first_evaluation_keeps_the_weights_it_has():
     data, vocab_size = small_data()
     network = PairMLP(vocab_size)

@@ -197,3 +197,17 @@ def test_float32_logits_measured_and_float64_when_they_stray(plugin, fitted, mon
     assert {p.key: p.value for p in proto.metadata_props}["step_form"] == "float64"
     (tokens,) = session_of(proto).run(["tokens"], feeds(model, 300, 8, temperature=0.8))
     np.testing.assert_array_equal(tokens, model.sample_tokens(300, seed=8, temperature=0.8))
+
+
+def test_a_step_form_that_does_not_export_leaves_the_windows(fitted, monkeypatch):
+    model = fitted("transformer")
+
+    def untraceable(m, float64=True):
+        raise RuntimeError("cannot trace this")
+
+    monkeypatch.setattr(sampler_module, "export_step_network", untraceable)
+    with pytest.warns(namegen.NamegenWarning, match="step form did not export .*cannot trace this"):
+        proto = build_sampler(model, export_network(model, float64=True))
+    assert {p.key: p.value for p in proto.metadata_props}["sampler_loop"] == "stepwise"
+    (tokens,) = session_of(proto).run(["tokens"], feeds(model, 200, 6))
+    np.testing.assert_array_equal(tokens, model.sample_tokens(200, seed=6))

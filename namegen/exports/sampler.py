@@ -8,6 +8,7 @@ string joins the graph holds, and when each runs, is `Plan`'s decision.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,11 +16,11 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from .. import sampling
-from ..errors import NamegenError
+from ..errors import NamegenError, NamegenWarning
 from ..runtime import SAMPLER_FORMAT
 from .graph import INT64, INT64_MAX, Graph, LoopBody, Type, if_op, info, make_model, metadata
+from .loops import MAX_LOGIT_ERROR, ROWS, TOKEN_TYPE, Batch, Call, Tables, dense_loop, network_loop, search_loop, tabulate, trusted_logit_error
 from .network import StepNetwork, export_step_network, measure_logit_error
-from .loops import MAX_LOGIT_ERROR, ROWS, TOKEN_TYPE, trusted_logit_error, Batch, Call, Tables, dense_loop, network_loop, search_loop, tabulate
 from .rule import mix, seed_key
 from .strings import join, name_lengths
 
@@ -273,11 +274,16 @@ def sampler_step_form(model) -> StepNetwork | None:
     """The step form the sampler runs, None without one: float32 (about 3x faster in
     onnxruntime), with the float64 one to draw again the names with a close call, when its logits measure
     within MAX_LOGIT_ERROR of float64's; else the float64 one alone."""
-    exact = export_step_network(model)
-    if exact is None:
+    try:
+        exact = export_step_network(model)
+        if exact is None:
+            return None
+        fast = export_step_network(model, float64=False)
+        error = measure_logit_error(model, fast)
+    except Exception as err:  # noqa: BLE001 - a step form torch.onnx cannot trace: the windows still draw the same names
+        warnings.warn(f"the {model.plugin_name!r} step form did not export ({type(err).__name__}: {err}); "
+                      "the sampler runs the network on whole windows instead", NamegenWarning, stacklevel=2)
         return None
-    fast = export_step_network(model, float64=False)
-    error = measure_logit_error(model, fast)
     if error > MAX_LOGIT_ERROR:
         return exact
     return StepNetwork(fast.proto, fast.initial, logit_error=error, exact=exact)

@@ -286,8 +286,9 @@ def fit_gradient(network: torch.nn.Module, train: Examples, val: Examples | None
 def catch_interrupts() -> tuple[list, Callable[[], None]]:
     """While training runs in the main thread, a first Ctrl-C only asks the loop to stop at the
     next step (it appends to the returned list); a second one raises KeyboardInterrupt. Raising
-    at once, wherever the main thread is, could leave the progress bar's lock held and hang its
-    stop() (seen as a test that waited for 120 s). Returns (requests, restore the previous handler)."""
+    at once, wherever the main thread is, would land the exception inside torch or the progress
+    bar's refresh; between steps nothing is half done. Returns (requests, restore the previous
+    handler)."""
     requests: list = []
     if threading.current_thread() is not threading.main_thread():
         return requests, lambda: None

@@ -301,7 +301,7 @@ def test_ctrl_c_in_the_trainer_keeps_the_best_weights(scripted_val):
     assert same_state(network.state_dict(), scripted_val.states[0]) and not network.training
 
 
-def test_a_real_sigint_stops_at_the_next_step_and_a_second_raises(scripted_val):
+def test_a_real_sigint_stops_at_the_next_step_and_a_second_raises(scripted_val, request):
     """SIGINT itself (not a KeyboardInterrupt raised by a hook): the first only asks the loop to
     stop before its next step, so no exception lands inside torch or the progress bar; a second
     raises at once; and the previous handler is back afterwards."""
@@ -316,6 +316,9 @@ def test_a_real_sigint_stops_at_the_next_step_and_a_second_raises(scripted_val):
                 os.kill(os.getpid(), signal.SIGINT)
 
     network.register_forward_pre_hook(signal_on_step)
+    ignored = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (a background test run ignores SIGINT)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, ignored))
     before = signal.getsignal(signal.SIGINT)
     signals_at = {12: 1}
     summary = fit_gradient(network, data, data, TrainConfig(steps=100, eval_every=5, patience=10))

@@ -471,7 +471,10 @@ def test_ctrl_c_ends_with_one_line(tmp_path, bundled_names):
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # a background test run may ignore SIGINT
     time.sleep(8)  # well into training
     process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=120)
+    try:
+        out, err = process.communicate(timeout=120)
+    finally:
+        process.kill()  # a fit that never stopped must not outlive the test (it would train for 10^6 steps)
     assert process.returncode == 130, err
     assert "Traceback" not in err
     lines = [line for line in err.splitlines() if line.strip() and not line.startswith("fitting")]

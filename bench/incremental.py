@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +32,7 @@ import onnxruntime as ort
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from constraints import node_seconds  # noqa: E402
+from constraints import median_seconds, node_seconds  # noqa: E402
 
 import namegen  # noqa: E402
 from namegen import sampling  # noqa: E402
@@ -43,20 +42,13 @@ from namegen.exports.network import export_network  # noqa: E402
 from namegen.exports import sampler as sampler_module  # noqa: E402
 from namegen.exports.sampler import build_sampler  # noqa: E402
 
-REPEATS = 3
+def session_seconds(session: ort.InferenceSession, count: int, seconds: float) -> float:
+    """The median call of `session` drawing `count` names, each call with its own seed."""
+    def call(seed: int):
+        return session.run(["found"], {"seed": np.array(seed, np.int64), "count": np.array(count, np.int64),
+                                       "temperature": np.array(1.0, np.float32)})
 
-
-def median_seconds(session: ort.InferenceSession, count: int, seconds: float) -> float:
-    def feeds(seed: int) -> dict:
-        return {"seed": np.array(seed, np.int64), "count": np.array(count, np.int64), "temperature": np.array(1.0, np.float32)}
-
-    session.run(["found"], feeds(0))
-    times, started = [], time.perf_counter()
-    while time.perf_counter() - started < seconds or len(times) < REPEATS:
-        t = time.perf_counter()
-        session.run(["found"], feeds(len(times) + 1))
-        times.append(time.perf_counter() - t)
-    return float(np.median(times))
+    return median_seconds(call, seconds)
 
 
 class Trimmed(torch.nn.Module):
@@ -85,14 +77,10 @@ def torch_names_per_second(model, seconds: float) -> list[str]:
                 tokens = sampling.sample_tokens(net, 1000, 5, 1.0, model.max_len_)
                 reference = tokens if reference is None else reference
                 assert torch.equal(tokens, reference), f"{label}: other names"
-                times, started = [], time.perf_counter()
-                while time.perf_counter() - started < seconds or len(times) < REPEATS:
-                    t = time.perf_counter()
-                    sampling.sample_tokens(net, 1000, len(times) + 6, 1.0, model.max_len_)
-                    times.append(time.perf_counter() - t)
+                seconds_per_call = median_seconds(lambda seed: sampling.sample_tokens(net, 1000, seed + 6, 1.0, model.max_len_), seconds)
         finally:
             sampling.has_step_form = original
-        cells.append(f"{1000 / float(np.median(times)):,.0f}")
+        cells.append(f"{1000 / seconds_per_call:,.0f}")
     return cells
 
 
@@ -136,7 +124,7 @@ def main() -> None:
                 feeds = {"seed": np.array(5, np.int64), "count": np.array(1000, np.int64), "temperature": np.array(1.0, np.float32)}
                 (tokens,) = session.run(["tokens"], feeds)
                 assert np.array_equal(tokens, model.sample_tokens(1000, seed=5)), f"{plugin} {label}: not torch's names"
-                one, many = median_seconds(session, 1, args.seconds), median_seconds(session, 1000, args.seconds)
+                one, many = session_seconds(session, 1, args.seconds), session_seconds(session, 1000, args.seconds)
                 timed[label] = (len(proto) / 1024, one, many, path)
             for label in ("before", "float64", "after"):
                 kb, one, many, _ = timed[label]

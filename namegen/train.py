@@ -1,7 +1,8 @@
 """Shared gradient training, for every plugin that does not fit itself.
 
 Batches: a network with `forward_sequence` trains on whole names (teacher forcing: one stream
-per name, every next token a target); any other network on (context, next) pairs.
+per name, every next token a target), names of like lengths batched together; any other network
+on (context, next) pairs.
 Optimiser: AdamW, linear warm-up then cosine decay to a floor, gradient clipping.
 Stopping: after `steps`, after `patience` evaluations without a better val NLL, at
 `time_limit`, or on Ctrl-C; each way keeps the weights with the best val NLL.
@@ -162,7 +163,8 @@ def mean_nll(network, data: Examples, batch: int = 65536) -> float:
     """Mean NLL per target of `data`, in batches of about `batch` targets."""
     if uses_sequences(network, data):
         names = NameRows(data, network.block_size)
-        chunks = (names.batch(rows) for rows in torch.arange(len(names)).split(max(1, batch // names.targets.shape[1])))
+        by_length = names.counts.argsort(stable=True)  # chunks of like lengths: less padding to compute
+        chunks = (names.batch(rows) for rows in by_length.split(max(1, batch // names.targets.shape[1])))
     else:
         chunks = ((data.contexts[i : i + batch], data.targets[i : i + batch]) for i in range(0, len(data.targets), batch))
     total = sum(batch_loss(network, inputs, targets, reduction="sum").item() for inputs, targets in chunks)
@@ -188,18 +190,47 @@ def parameter_groups(network: torch.nn.Module, weight_decay: float) -> list[dict
     return [g for g in groups if g["params"]]
 
 
+POOLED_BATCHES = 16  # name batches drawn at once and cut by length (see batch_drawer)
+
+
 def batch_drawer(network: torch.nn.Module, data: Examples, batch_size: int, generator: torch.Generator):
     """A function that draws one random minibatch (inputs, targets) of about `batch_size` targets."""
     if uses_sequences(network, data):
-        names = NameRows(data, network.block_size)
-        per_batch = max(1, round(batch_size * len(names) / len(data.targets)))
-        return lambda: names.batch(torch.randint(len(names), (per_batch,), generator=generator))
+        return NameBatches(NameRows(data, network.block_size), batch_size, generator)
 
     def pairs():
         rows = torch.randint(len(data.targets), (batch_size,), generator=generator)
         return data.contexts[rows], data.targets[rows]
 
     return pairs
+
+
+class NameBatches:
+    """Minibatches of whole names, about `batch_size` targets each. A batch is padded to its
+    longest name, so names drawn at random waste a third of the positions a step computes
+    (names.txt: 63% are targets). Instead POOLED_BATCHES batches' worth of random names are drawn
+    at once, sorted by length and cut where the targets add up to a batch (95% are targets), and
+    the batches are served in random order: every name is still drawn uniformly, every batch
+    still weighs about `batch_size` targets, and a step costs a third less."""
+
+    def __init__(self, names: NameRows, batch_size: int, generator: torch.Generator):
+        self.names, self.batch_size, self.generator = names, batch_size, generator
+        self.per_pool = max(1, round(POOLED_BATCHES * batch_size * len(names) / int(names.counts.sum())))
+        self.queue: list[torch.Tensor] = []
+
+    def __call__(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.queue:
+            self.queue = self.pool()
+        return self.names.batch(self.queue.pop())
+
+    def pool(self) -> list[torch.Tensor]:
+        rows = torch.randint(len(self.names), (self.per_pool,), generator=self.generator)
+        rows = rows[self.names.counts[rows].argsort(stable=True)]
+        counts = self.names.counts[rows]
+        before = torch.cumsum(counts, 0) - counts  # targets before each name: cut into POOLED_BATCHES equal shares
+        batch = torch.div(before * POOLED_BATCHES, counts.sum(), rounding_mode="floor")
+        batches = list(rows.split(torch.unique_consecutive(batch, return_counts=True)[1].tolist()))
+        return [batches[i] for i in torch.randperm(len(batches), generator=self.generator).tolist()]
 
 
 def fit_gradient(network: torch.nn.Module, train: Examples, val: Examples | None, config: TrainConfig,
@@ -210,7 +241,8 @@ def fit_gradient(network: torch.nn.Module, train: Examples, val: Examples | None
     start = time.perf_counter()
     deadline = start + config.time_limit if config.time_limit else math.inf
     draw = batch_drawer(network, train, config.batch_size, torch.Generator().manual_seed(config.seed))
-    optimizer = torch.optim.AdamW(parameter_groups(network, config.weight_decay), lr=config.lr)
+    # fused: one kernel updates every parameter (the per-parameter loop took ~10% of a small transformer's step)
+    optimizer = torch.optim.AdamW(parameter_groups(network, config.weight_decay), lr=config.lr, fused=True)
     history = {column: [] for column in HISTORY_COLUMNS}
     best = {"nll": math.inf, "step": 0, "state": None}
     losses: list[float] = []  # minibatch losses since the last evaluation

@@ -101,6 +101,32 @@ def test_name_rows_pad_streams_with_zeros_and_targets_with_minus_one():
     assert streams.tolist() == [[0, 0, 3]] and targets.tolist() == [[3, 0]]
 
 
+def test_name_batches_are_cut_by_length_and_weigh_a_batch_of_targets_each():
+    """Batches from one pool hold names of like lengths (little padding), about batch_size
+    targets each, and between them every name drawn; names are drawn uniformly over pools."""
+    from namegen.data import examples
+
+    lengths = [1 + (i * 7) % 13 for i in range(600)]  # names of 1..13 tokens
+    contexts, targets, owners = examples([[1] * n for n in lengths], 2)
+    names = NameRows(Examples(*map(torch.from_numpy, (contexts, targets, owners))), block_size=2)
+    draw = train.NameBatches(names, batch_size=64, generator=torch.Generator().manual_seed(0))
+    pool = draw.pool()
+    assert len(pool) == train.POOLED_BATCHES
+    sizes = [int(names.counts[rows].sum()) for rows in pool]
+    assert max(sizes) - min(sizes) <= 2 * 13  # cut into equal shares of the targets, give or take a name
+    assert abs(sum(sizes) / len(sizes) - 64) < 8  # about batch_size each
+    assert sum(map(len, pool)) == draw.per_pool
+    useful = sum(sizes) / sum(len(rows) * int(names.counts[rows].max()) for rows in pool)
+    random_rows = torch.randint(len(names), (draw.per_pool,), generator=torch.Generator().manual_seed(1)).split(len(pool[0]))
+    random_useful = sum(int(names.counts[r].sum()) for r in random_rows) / sum(len(r) * int(names.counts[r].max()) for r in random_rows)
+    assert useful > 0.9 > random_useful  # the point of pooling: a third fewer padded positions
+    served = [draw() for _ in range(2 * train.POOLED_BATCHES)]  # two pools' worth, one batch per call
+    assert all(streams.shape[1] == 2 + targets.shape[1] - 1 for streams, targets in served)
+    counts = torch.bincount(torch.cat([torch.cat(draw.pool()) for _ in range(200)]), minlength=len(names))
+    short = torch.tensor(lengths) <= 6
+    assert abs(counts[short].float().mean() / counts[~short].float().mean() - 1) < 0.05  # uniform, not by length
+
+
 @by_plugin
 def test_sequence_batches_give_the_same_loss_as_pair_batches(plugin, fitted):
     """Whole names (teacher forcing, -1 padding ignored) score as their (context, next) pairs do,
@@ -149,8 +175,8 @@ def test_pair_networks_train_on_pairs_and_sequence_networks_on_whole_names():
         fit_gradient(network, data, None, TrainConfig(steps=1, batch_size=64, eval_every=10))
     pair_shape, conv_shape = seen[0], seen[2]  # the one training step of each (seen[1] is the MLP's evaluation)
     assert pair_shape == (64, 3)
-    names_per_batch = round(64 * len(SMALL_NAMES) / len(data.targets))  # about 64 targets' worth of whole names
-    assert conv_shape[0] == names_per_batch and 64 / 12 < names_per_batch < 64 / 4
+    targets = [len(name) + 1 for name in SMALL_NAMES]  # about 64 targets' worth of whole names (of like lengths)
+    assert 64 / max(targets) - 1 <= conv_shape[0] <= 64 / min(targets) + 1 and conv_shape[0] > 1
     assert 4 + 3 <= conv_shape[1] <= 4 + max(map(len, SMALL_NAMES)) - 1  # block_size boundary tokens, then names
 
 

@@ -190,7 +190,7 @@ def parameter_groups(network: torch.nn.Module, weight_decay: float) -> list[dict
     return [g for g in groups if g["params"]]
 
 
-POOLED_BATCHES = 16  # name batches drawn at once and cut by length (see batch_drawer)
+POOLED_BATCHES = 16  # name batches drawn at once and cut by length (see NameBatches)
 
 
 def batch_drawer(network: torch.nn.Module, data: Examples, batch_size: int, generator: torch.Generator):
@@ -209,12 +209,12 @@ class NameBatches:
     """Minibatches of whole names, about `batch_size` targets each. A batch is padded to its
     longest name, so names drawn at random waste a third of the positions a step computes
     (names.txt: 63% are targets). Instead POOLED_BATCHES batches' worth of random names are drawn
-    at once, sorted by length and cut where the targets add up to a batch (95% are targets), and
-    the batches are served in random order: every name is still drawn uniformly, every batch
+    at once, sorted by length and cut into POOLED_BATCHES equal shares of their targets (95% of
+    the positions are targets), and the batches are served in random order: every name is still drawn uniformly, every batch
     still weighs about `batch_size` targets, and a step costs a third less."""
 
     def __init__(self, names: NameRows, batch_size: int, generator: torch.Generator):
-        self.names, self.batch_size, self.generator = names, batch_size, generator
+        self.names, self.generator = names, generator
         self.per_pool = max(1, round(POOLED_BATCHES * batch_size * len(names) / int(names.counts.sum())))
         self.queue: list[torch.Tensor] = []
 

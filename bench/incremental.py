@@ -42,6 +42,7 @@ from namegen.exports.network import export_network  # noqa: E402
 from namegen.exports import sampler as sampler_module  # noqa: E402
 from namegen.exports.sampler import build_sampler  # noqa: E402
 
+
 def session_seconds(session: ort.InferenceSession, count: int, seconds: float) -> float:
     """The median call of `session` drawing `count` names, each call with its own seed."""
     def call(seed: int):

@@ -225,8 +225,9 @@ class NameBatches:
 
     def pool(self) -> list[torch.Tensor]:
         rows = torch.randint(len(self.names), (self.per_pool,), generator=self.generator)
-        rows = rows[self.names.counts[rows].argsort(stable=True)]
         counts = self.names.counts[rows]
+        order = counts.argsort(stable=True)
+        rows, counts = rows[order], counts[order]
         before = torch.cumsum(counts, 0) - counts  # targets before each name: cut into POOLED_BATCHES equal shares
         batch = torch.div(before * POOLED_BATCHES, counts.sum(), rounding_mode="floor")
         batches = list(rows.split(torch.unique_consecutive(batch, return_counts=True)[1].tolist()))

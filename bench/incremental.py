@@ -59,10 +59,12 @@ class Trimmed(torch.nn.Module):
     def __init__(self, network: torch.nn.Module):
         super().__init__()
         self.network, self.block_size = network, network.block_size
+        ngram = getattr(network, "ngram", None)  # a mixed-in n-gram reads its order - 1 last tokens, boundary or not
+        self.least = ngram.block_size if ngram is not None else 1
 
     def forward(self, context: torch.Tensor) -> torch.Tensor:
         leading = int(((context != 0).long().cumsum(dim=1) == 0).sum(dim=1).min())
-        return self.network(context[:, max(leading - 1, 0):])
+        return self.network(context[:, min(max(leading - 1, 0), context.shape[1] - self.least):])
 
 
 def torch_names_per_second(model, seconds: float) -> list[str]:

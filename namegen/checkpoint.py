@@ -28,7 +28,7 @@ from .sampling import MAX_LEN
 from .vocab import Vocab
 
 FORMAT = "namegen-run"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: TrainConfig.ngram_mix (a run of format 1 mixes no n-gram in)
 CONFIG = "config.json"
 TRAINING_NAMES = "namegen.training_names"  # a uint8 tensor in the weights file: the training names, UTF-8, one per line
 TMP_SUFFIX = ".tmp"
@@ -244,8 +244,11 @@ def load(folder: str | Path):
     except SafetensorError as err:
         raise NamegenError(f"{weights_path} is not a valid safetensors file: {err}") from None
     cls = registry.get(config["plugin"])
+    hyperparams = dict(config["hyperparams"])
+    if config.get("format_version", 0) < 2 and "ngram_mix" in getattr(cls.Config, "__dataclass_fields__", {}):
+        hyperparams.setdefault("ngram_mix", 0)  # written before the mixture existed: the plugin's default now mixes one in
     try:
-        model = cls(**config["hyperparams"])
+        model = cls(**hyperparams)
         model.vocab_ = Vocab(tuple(config["vocab"]))
     except NamegenError as err:
         raise NamegenError(f"{folder / CONFIG} is damaged: {err}; refit or restore the run") from None
@@ -258,7 +261,7 @@ def load(folder: str | Path):
         except (UnicodeDecodeError, TypeError) as err:
             raise NamegenError(f"{weights_path} holds damaged training names ({err}); refit or restore the run") from None
     try:
-        network = model.build_network(len(model.vocab_), model.max_len_)
+        network = model.fitted_network(len(model.vocab_), model.max_len_)
         network.load_state_dict(tensors, strict=True)
     except RuntimeError as err:
         raise NamegenError(f"{weights_path} does not fit plugin {config['plugin']!r}: {str(err).splitlines()[0]}") from None

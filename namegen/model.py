@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import sampling
+from . import mixture, sampling
 from .data import check_name_characters, check_names, examples
 from .errors import NamegenError, warn_short
 from .train import Examples, fit_gradient, mean_nll
@@ -72,6 +72,13 @@ class NameModel:
         return fit_gradient(self.network_, train, val, self.config, progress=progress)
 
     # ---- shared ------------------------------------------------------------------------
+    def fitted_network(self, vocab_size: int, max_len: int) -> torch.nn.Module:
+        """The structure of a fitted network, untrained (what a checkpoint's weights fill): the
+        plugin's network, inside an n-gram mixture when the config mixes one in."""
+        network = self.build_network(vocab_size, max_len)
+        order = getattr(self.config, "ngram_mix", 0)
+        return mixture.around(network, vocab_size, order) if order else network
+
     @property
     def hyperparams(self) -> dict:
         return dataclasses.asdict(self.config)
@@ -106,6 +113,11 @@ class NameModel:
             if device is not None:
                 self.network_.to(device)
             summary = self.fit_network(train, val, progress)
+            if getattr(self.config, "ngram_mix", 0):
+                self.network_ = mixture.around(self.network_.cpu().eval(), len(self.vocab_), self.config.ngram_mix)
+                # the mixture's window: the n-gram may read more characters than the network
+                train, val = self._examples(train_names)[0], (self._examples(val_names)[0] if val_names else None)
+                summary.update(mixture.fit_mixture(self.network_, train, val))
         except BaseException:
             self.network_ = None  # a failed fit leaves no half-trained model to sample or save
             raise

@@ -48,6 +48,9 @@ class TrainConfig:
     patience: int = 4  # evaluations without a better val NLL before stopping
     time_limit: float | None = None  # seconds; training stops then and keeps the best weights so far
     seed: int = 0  # weight initialisation and minibatch order
+    # After training: mix in an interpolated Kneser-Ney n-gram of this order counted on the training
+    # names, weighted to minimise the val NLL (namegen.mixture); 0 mixes in nothing.
+    ngram_mix: int = 0
 
     def __post_init__(self):
         check_train_config(self)
@@ -86,6 +89,7 @@ def check_train_config(config: TrainConfig) -> None:
         ("eval_every", config.eval_every >= 1, "at least 1"),
         ("patience", config.patience >= 1, "at least 1"),
         ("time_limit", config.time_limit is None or config.time_limit > 0, "above 0 seconds (or None for no limit)"),
+        ("ngram_mix", config.ngram_mix >= 0, "0 (no n-gram) or an n-gram order of at least 1"),
         ("dropout", dropout is None or 0 <= dropout < 1, "at least 0 and below 1"),
     ]
     for name, ok, rule in rules:

@@ -45,8 +45,8 @@ def identity_gap(network: torch.nn.Module, stream: torch.Tensor) -> float:
     bs = network.block_size
     with torch.no_grad():
         sequence = network.forward_sequence(stream)
-        assert sequence.shape == (len(stream), stream.shape[1] - bs + 1, network.head.out_features)
         windows = torch.stack([network(stream[:, j : j + bs]) for j in range(stream.shape[1] - bs + 1)], dim=1)
+        assert sequence.shape == windows.shape == (len(stream), stream.shape[1] - bs + 1, windows.shape[-1])
     assert sequence.dtype == windows.dtype == next(network.parameters()).dtype
     return float((sequence - windows).abs().max())
 
@@ -106,9 +106,10 @@ def test_rows_are_independent_and_float64_is_float64(plugin, fitted):
         wide = copy.deepcopy(model.network_).double()(contexts)
     assert batch.dtype == torch.float32 and wide.dtype == torch.float64
     assert (wide - batch.double()).abs().max() < 1e-4
-    state = model.network_.state_dict()
-    assert all(t.dtype == torch.float32 for t in state.values())
-    assert sum(p.numel() for p in model.network_.parameters()) == sum(t.numel() for t in state.values()), "learned tensors outside state_dict"
+    state = model.network_.state_dict(keep_vars=True)
+    assert all(t.dtype == torch.float32 for t in state.values() if t.is_floating_point())  # integer tables: a mixed-in n-gram's
+    kept = {id(t) for t in state.values()}
+    assert all(id(p) in kept for p in model.network_.parameters()), "learned tensors outside state_dict"
 
 
 @pytest.mark.parametrize("plugin", ["rnn", "transformer"])

@@ -67,6 +67,7 @@ class CNN(NameModel):
         steps: int = 12000  # about 8 minutes on 2 CPU cores (20,000: test NLL 1.9466 on names.txt, but 17.5 minutes)
         eval_every: int = 500
         patience: int = 6
+        ngram_mix: int = 6  # a Kneser-Ney 6-gram mixed in after training (namegen.mixture; 0: none)
 
         def __post_init__(self):
             if self.block_size < 1 or self.block_size & (self.block_size - 1):

@@ -45,6 +45,7 @@ class MLP(NameModel):
         steps: int = 12000  # about 95 s on 2 CPU cores (test NLL 1.9826 on names.txt; 15,000 steps gave 1.9802 in 118 s)
         eval_every: int = 500
         patience: int = 6
+        ngram_mix: int = 6  # a Kneser-Ney 6-gram mixed in after training (namegen.mixture; 0: none)
 
         def __post_init__(self):
             check_at_least_one(self, "block_size", "embed", "hidden", "layers")  # dropout: the trainer's checks

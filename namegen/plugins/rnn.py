@@ -107,6 +107,7 @@ class RNN(NameModel):
         steps: int = 10000  # about 2 minutes on 2 CPU cores
         eval_every: int = 500
         patience: int = 6
+        ngram_mix: int = 6  # a Kneser-Ney 6-gram mixed in after training (namegen.mixture; 0: none)
 
         def __post_init__(self):
             if self.cell not in ("gru", "lstm"):

@@ -114,9 +114,10 @@ class NameModel:
                 self.network_.to(device)
             summary = self.fit_network(train, val, progress)
             if getattr(self.config, "ngram_mix", 0):
-                self.network_ = mixture.around(self.network_.cpu().eval(), len(self.vocab_), self.config.ngram_mix)
-                # the mixture's window: the n-gram may read more characters than the network
-                train, val = self._examples(train_names)[0], (self._examples(val_names)[0] if val_names else None)
+                network = self.network_.cpu().eval()
+                self.network_ = mixture.around(network, len(self.vocab_), self.config.ngram_mix)
+                if self.network_.block_size > network.block_size:  # the n-gram reads more characters than the network
+                    train, val = self._examples(train_names)[0], (self._examples(val_names)[0] if val_names else None)
                 summary.update(mixture.fit_mixture(self.network_, train, val))
         except BaseException:
             self.network_ = None  # a failed fit leaves no half-trained model to sample or save

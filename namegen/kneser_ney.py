@@ -163,13 +163,18 @@ class NgramNetwork(torch.nn.Module):
         return row.reshape(rows, V).int()
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        # The number of rows is learned at fit: take it from the checkpoint before torch copies the
-        # values in (the vocabulary width stays this network's, so a mismatch still fails to load).
-        for name, buffer in list(self._buffers.items()):
-            stored = state_dict.get(prefix + name)
-            if stored is not None and stored.dim() == buffer.dim():
-                setattr(self, name, buffer.new_zeros((len(stored), *buffer.shape[1:])))
+        take_stored_rows(self, state_dict, prefix)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+def take_stored_rows(module: torch.nn.Module, state_dict: dict, prefix: str) -> None:
+    """Size `module`'s own buffers to the rows the checkpoint holds, before torch copies the values
+    in: the number of rows is learned at fit (the other sizes stay the module's, so a checkpoint
+    for another vocabulary still fails to load)."""
+    for name, buffer in list(module._buffers.items()):
+        stored = state_dict.get(prefix + name)
+        if buffer is not None and stored is not None and stored.dim() == buffer.dim():
+            setattr(module, name, buffer.new_zeros((len(stored), *buffer.shape[1:])))
 
 
 def check_order(vocab_size: int, order: int) -> None:

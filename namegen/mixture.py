@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 
 from .errors import NamegenError
-from .kneser_ney import NgramNetwork, count
+from .kneser_ney import NgramNetwork, count, take_stored_rows
 from .sampling import has_step_form
 from .train import Examples, sequence_logits
 
@@ -75,9 +75,7 @@ class SteppedNgramMixture(NgramMixture):
         self.transitions = self.ngram.transitions()
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        stored = state_dict.get(prefix + "transitions")  # sized at fit, as the n-gram's own tables
-        if stored is not None and stored.dim() == 2:
-            self.transitions = self.transitions.new_zeros((len(stored), self.transitions.shape[1]))
+        take_stored_rows(self, state_dict, prefix)  # the transition table has the n-gram's rows
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def initial_state(self) -> list[torch.Tensor]:

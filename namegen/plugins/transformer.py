@@ -129,7 +129,7 @@ class Transformer(NameModel):
         width: int = 64  # embedding width; a multiple of heads
         dropout: float = 0.15  # without it the decoder overfits within 4,000 steps (val 2.02 at best); 0.2 and 0.25 measured worse at 20,000 steps
         weight_decay: float = 0.1
-        steps: int = 20000  # about 8 minutes on 2 CPU cores; names.txt test NLL 1.9261 alone, 1.8952 with the 6-gram, in tuning
+        steps: int = 20000  # 7 to 10 minutes on 2 CPU cores (580 s in the zoo run, on a slow spell); names.txt test 1.8965 mixed
         eval_every: int = 500
         patience: int = 6
         ngram_mix: int = 6  # a Kneser-Ney 6-gram mixed in after training (namegen.mixture; 0: none)

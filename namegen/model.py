@@ -8,12 +8,14 @@ may also have `forward_sequence`, a faster way to train on whole names (namegen.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import math
 import time
 import types
 import typing
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,11 +27,13 @@ import torch.nn.functional as F
 
 from . import mixture, sampling
 from .data import check_name_characters, check_names, examples
-from .errors import NamegenError, warn_short
-from .train import Examples, fit_gradient, mean_nll
+from .errors import NamegenError, NamegenWarning, warn_short
+from .train import (MAX_ACTIVATION_BYTES, MAX_CONTEXT_BYTES, MAX_PARAMETERS, MAX_SEED, Examples, TooLarge,
+                    activation_bytes, fit_gradient, mean_nll, size_guard)
 from .vocab import Vocab
 
 MIN_MAX_LEN = 16  # the default sampling cap is twice the longest training name, and at least this
+MAX_EXPORT_VOCAB = 256  # tokens (the boundary token included) the ONNX sampler handles: uint8 token ids
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,7 @@ class NameModel:
     def fitted_network(self, vocab_size: int, max_len: int) -> torch.nn.Module:
         """The structure of a fitted network, untrained (what a checkpoint's weights fill): the
         plugin's network, inside an n-gram mixture when the config mixes one in."""
-        network = self.build_network(vocab_size, max_len)
+        network = self._build(None, vocab_size, max_len)  # guarded: a hand-edited config.json may ask for anything
         order = getattr(self.config, "ngram_mix", 0)
         return mixture.around(network, vocab_size, order) if order else network
 
@@ -101,12 +105,17 @@ class NameModel:
         self.vocab_ = Vocab.from_names(train_names + val_names)
         self.max_len_ = max(MIN_MAX_LEN, 2 * max(map(len, train_names)))
         self.training_names_ = tuple(sorted(set(train_names)))  # for novel=True, in the run and the export
+        self.network_ = None
+        if len(self.vocab_) > MAX_EXPORT_VOCAB:  # told before training, not after it, when the export fails
+            warnings.warn(f"the names hold {len(self.vocab_) - 1:,} distinct characters: the model fits and works in "
+                          f"Python, but the ONNX export handles at most {MAX_EXPORT_VOCAB - 1} (plus the boundary token), "
+                          "so this run cannot be exported", NamegenWarning, stacklevel=2)
+        self._check_sizes(train_names, val_names)
         with torch.random.fork_rng():  # seeded initialisation without touching the caller's RNG
             torch.manual_seed(getattr(self.config, "seed", 0))
-            self.network_ = self.build_network(len(self.vocab_), self.max_len_)
-        block = getattr(self.network_, "block_size", None)
-        if not isinstance(block, int) or block < 1:
-            raise TypeError(f"{type(self).__name__}.build_network must return a module with an int block_size >= 1")
+            network = self._build(None)
+        self._check_outputs(network)
+        self.network_ = network
         train, val = self._examples(train_names)[0], (self._examples(val_names)[0] if val_names else None)
         start = time.perf_counter()
         try:
@@ -130,19 +139,101 @@ class NameModel:
             "train_nll": mean_nll(self.network_, train),
             **({"val_nll": mean_nll(self.network_, val)} if val is not None else {}),
         }
-        self._check_finite(training["train_nll"])
+        self._check_finite(training["train_nll"], training.get("val_nll", 0.0))
         self.training_ = training
         return self
 
-    def _check_finite(self, train_nll: float) -> None:
+    def _check_finite(self, train_nll: float, val_nll: float = 0.0) -> None:
         """A fit that diverged fails here, before anything is saved: NaN weights sample empty
-        names and score nothing. (A -inf log-probability is legitimate: counts with alpha=0.)"""
+        names and score nothing, and an infinite NLL cannot be written to config.json."""
         nan = [key for key, tensor in self.network_.state_dict().items() if tensor.is_floating_point() and tensor.isnan().any()]
-        if nan or not math.isfinite(train_nll):
+        if nan or not math.isfinite(train_nll) or not math.isfinite(val_nll):
             self.network_ = None
-            where = f"weights {', '.join(nan[:3])} are NaN" if nan else f"the training NLL is {train_nll}"
+            where = (f"weights {', '.join(nan[:3])} are NaN" if nan else
+                     f"the training NLL is {train_nll}" if not math.isfinite(train_nll) else f"the validation NLL is {val_nll}")
             raise NamegenError(f"the {self.plugin_name!r} fit diverged ({where}); lower the learning rate or change the "
                                f"hyper-parameters ({self!r}); nothing was saved")
+
+    def _asked(self) -> str:
+        """The hyper-parameters given that differ from the defaults, for messages: "hidden=100000000"."""
+        given = [f"{f.name}={getattr(self.config, f.name)!r}" for f in dataclasses.fields(self.config)
+                 if f.default is dataclasses.MISSING or getattr(self.config, f.name) != f.default]
+        return ", ".join(given) or "the defaults"
+
+    def _build(self, device: torch.device | None, vocab_size: int | None = None, max_len: int | None = None) -> torch.nn.Module:
+        """The plugin's network (for the fitted vocabulary and max_len unless given), built on
+        `device` (None: the default) under namegen's size limits, with its block_size checked."""
+        vocab_size = len(self.vocab_) if vocab_size is None else vocab_size
+        max_len = self.max_len_ if max_len is None else max_len
+        try:
+            with size_guard(), (torch.device(device) if device is not None else contextlib.nullcontext()):
+                network = self.build_network(vocab_size, max_len)
+        except TooLarge as err:
+            what, limit = err.args
+            raise NamegenError(f"the {self.plugin_name!r} network would have {what} ({self._asked()}); at most {limit}: "
+                               "ask for smaller sizes") from None
+        block = getattr(network, "block_size", None)
+        if not isinstance(block, int) or isinstance(block, bool) or block < 1:
+            raise TypeError(f"{type(self).__name__}.build_network must return a module with an int block_size >= 1")
+        return network
+
+    def _check_sizes(self, train_names: list[str], val_names: list[str]) -> None:
+        """Refuse, before anything is allocated, a network or a training batch over the size
+        limits (README, "Plugins"): the network is built on the meta device (shapes, no memory)
+        to count its parameters, its block size gives the size of the (context, next) pairs,
+        and a forward pass of one training batch there the activations it keeps. A network that
+        cannot be built or run on meta skips what needs it (the real build has the same guard)."""
+        try:
+            network = self._build(torch.device("meta"))
+        except (NamegenError, TypeError):
+            raise
+        except Exception:  # noqa: BLE001 - a network that needs real tensors to be built
+            return
+        parameters = sum(p.numel() for p in network.parameters())
+        if parameters > MAX_PARAMETERS:
+            raise NamegenError(f"the {self.plugin_name!r} network would have {parameters:,} parameters ({self._asked()}); "
+                               f"at most {MAX_PARAMETERS:,}: ask for smaller sizes")
+        block = max(network.block_size, getattr(self.config, "ngram_mix", 0) - 1)  # a mixed-in n-gram reads its own window
+        for what, names in (("training", train_names), ("validation", val_names)):
+            pairs = sum(map(len, names)) + len(names)
+            if pairs * block * 8 > MAX_CONTEXT_BYTES:
+                raise NamegenError(f"the {self.plugin_name!r} fit would hold {pairs:,} {what} contexts of {block:,} tokens each, "
+                                   f"{_gigabytes(pairs * block * 8)} ({self._asked()}); at most {_gigabytes(MAX_CONTEXT_BYTES)}: "
+                                   "ask for a shorter context, or give fewer or shorter names")
+        batch_size = getattr(self.config, "batch_size", None)
+        if isinstance(batch_size, int):  # trained in batches (TrainConfig): what one step keeps for backward
+            try:
+                kept = activation_bytes(network, [len(n) for n in train_names], batch_size)
+            except Exception:  # noqa: BLE001 - a network that cannot run on meta: its output is checked next
+                return
+            if kept > MAX_ACTIVATION_BYTES:
+                raise NamegenError(f"one training batch of {self.plugin_name!r} would keep about {_gigabytes(kept)} of activations "
+                                   f"({self._asked()}); at most {_gigabytes(MAX_ACTIVATION_BYTES)}: lower batch_size or the network's sizes")
+
+    def _check_outputs(self, network: torch.nn.Module) -> None:
+        """A network must give float logits [B, V] (and forward_sequence [B, S - block_size + 1, V]);
+        checked on two contexts before training, where a wrong shape would fail deep inside the
+        loss, or train and then break the export."""
+        V, bs = len(self.vocab_), network.block_size
+        context = torch.zeros(2, bs, dtype=torch.int64)
+        context[1, -1] = 1  # the first character, after the boundary tokens
+        checks = [("forward", lambda: network(context), (2, V), "2 contexts", "batch, vocabulary size")]
+        if hasattr(network, "forward_sequence"):
+            stream = torch.zeros(2, bs + 2, dtype=torch.int64)
+            stream[:, bs] = 1
+            checks.append(("forward_sequence", lambda: network.forward_sequence(stream), (2, 3, V),
+                           "2 streams of block_size + 2 tokens", "batch, windows, vocabulary size"))
+        training = network.training
+        network.eval()  # no dropout: the check draws nothing from torch's generator
+        with torch.no_grad():
+            for name, call, expected, given, axes in checks:
+                out = call()
+                if not (isinstance(out, torch.Tensor) and out.is_floating_point() and tuple(out.shape) == expected):
+                    got = f"a {str(out.dtype).removeprefix('torch.')} tensor of shape {list(out.shape)}" if isinstance(out, torch.Tensor) \
+                        else f"a {type(out).__name__}"
+                    raise NamegenError(f"plugin {self.plugin_name!r}: {name} returned {got} for {given}; it must return "
+                                       f"float logits {list(expected)} ({axes}); nothing was trained")
+        network.train(training)
 
     def _fitted(self) -> torch.nn.Module:
         if self.network_ is None:
@@ -257,6 +348,10 @@ class NameModel:
         return save(self, path, force=force)
 
 
+def _gigabytes(size: int) -> str:
+    return f"{size / 2**30:,.1f} GB" if size >= 2**29 else f"{size / 2**20:,.0f} MB"
+
+
 def _make_config(model: NameModel, hyperparams: dict):
     """The plugin's Config from keyword arguments; unknown names and wrong types are rejected.
     Strings (from the command line) are converted to the field's type."""
@@ -268,7 +363,15 @@ def _make_config(model: NameModel, hyperparams: dict):
         if key not in valid:
             raise NamegenError(f"unknown hyper-parameter {key!r} for plugin {model.plugin_name!r}; valid: {', '.join(valid) or 'none'}")
         values[key] = _coerce(key, value, hints[key])
-    return cls(**values)
+    config = cls(**values)
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if isinstance(value, float) and not math.isfinite(value):  # a default too: config.json and exports are strict JSON
+            raise NamegenError(f"hyper-parameter {field.name!r} must be a finite number, got {value!r}")
+    seed = getattr(config, "seed", 0)  # seeds torch's generators at fit, whatever the Config
+    if isinstance(seed, int) and not 0 <= seed <= MAX_SEED:
+        raise NamegenError(f"hyper-parameter seed must be from 0 to 2**63 - 1 ({MAX_SEED:,}), got {seed!r}")
+    return config
 
 
 def _coerce(key: str, value, kind: type):
@@ -285,7 +388,7 @@ def _coerce(key: str, value, kind: type):
     elif kind in (int, float) and not isinstance(value, bool):
         try:
             converted = kind(value)
-            if kind is int and float(value) != converted:
+            if kind is int and not isinstance(value, (int, str)) and float(value) != converted:  # 3.5 is no int; 2**63 - 1 is
                 raise ValueError
         except (TypeError, ValueError, OverflowError):
             pass

@@ -65,7 +65,9 @@ def _discover() -> None:
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
             loaded = ep.load()
-        except Exception as err:  # a broken third-party plugin must not break the others
+        except KeyboardInterrupt:
+            raise
+        except BaseException as err:  # a broken third-party plugin (one that calls sys.exit too) must not break the others
             print(f"namegen: warning: plugin entry point {ep.name!r} ({ep.value}) failed to load: {err}", file=sys.stderr)
             continue
         # An entry point may name a module whose classes @register themselves, or a class itself.
@@ -77,7 +79,8 @@ def load_plugins_dir(folder: str | Path) -> list[str]:
     """Import every .py file in `folder` (their @register calls add plugins). Returns the new names."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise NamegenError(f"plugins folder {str(folder)!r} does not exist")
+        what = "is not a folder (give the folder that holds the plugin files)" if folder.exists() else "does not exist"
+        raise NamegenError(f"plugins folder {str(folder)!r} {what}")
     _discover()
     before = set(_plugins)
     for file in sorted(folder.glob("*.py")):
@@ -91,10 +94,10 @@ def load_plugins_dir(folder: str | Path) -> list[str]:
         sys.modules[module_name] = module
         try:
             spec.loader.exec_module(module)
-        except NamegenError:
+        except (NamegenError, KeyboardInterrupt):  # Ctrl-C still interrupts
             del sys.modules[module_name]
             raise
-        except Exception as err:
+        except BaseException as err:  # SystemExit too: a plugin's sys.exit() must not end the command as if it had succeeded
             del sys.modules[module_name]
             raise NamegenError(f"plugin file {str(file)!r} failed to import: {type(err).__name__}: {err}") from err
     return sorted(set(_plugins) - before)

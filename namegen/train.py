@@ -10,6 +10,7 @@ Stopping: after `steps`, after `patience` evaluations without a better val NLL, 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import math
@@ -26,6 +27,15 @@ import torch.nn.functional as F
 from .errors import NamegenError
 
 HISTORY_COLUMNS = ("step", "seconds", "train_nll", "val_nll", "lr")
+
+# Sizes a fit may ask for (README, "Plugins"), checked before anything is allocated (namegen.model).
+MAX_PARAMETERS = 50_000_000  # a network's parameters (200 MB in float32; AdamW keeps three more copies)
+MAX_MODULES = 10_000  # submodules of a network: a bound on building one before its parameters add up
+MAX_ACTIVATION_BYTES = 4 << 30  # what one training batch keeps for the backward pass, estimated
+MAX_CONTEXT_BYTES = 2 << 30  # the (context, next) pairs of the training or validation names, int64 [N, block_size]
+MAX_BATCH_SIZE = 1 << 20
+MAX_NGRAM_ORDER = 62  # n-grams are base-V int64 numbers: V >= 2 overflows above it (namegen.kneser_ney.check_order)
+MAX_SEED = 2**63 - 1  # torch's generators take 64 bits
 
 
 @dataclass
@@ -80,7 +90,7 @@ def check_train_config(config: TrainConfig) -> None:
     dropout = getattr(config, "dropout", None)  # the networks' own, when a plugin has one
     rules = [
         ("steps", config.steps >= 1, "at least 1"),
-        ("batch_size", config.batch_size >= 1, "at least 1"),
+        ("batch_size", 1 <= config.batch_size <= MAX_BATCH_SIZE, f"from 1 to {MAX_BATCH_SIZE:,}"),
         ("lr", config.lr > 0, "above 0"),
         ("warmup_steps", config.warmup_steps >= 0, "0 or more"),
         ("min_lr_fraction", 0 <= config.min_lr_fraction <= 1, "between 0 and 1"),
@@ -89,7 +99,8 @@ def check_train_config(config: TrainConfig) -> None:
         ("eval_every", config.eval_every >= 1, "at least 1"),
         ("patience", config.patience >= 1, "at least 1"),
         ("time_limit", config.time_limit is None or config.time_limit > 0, "above 0 seconds (or None for no limit)"),
-        ("ngram_mix", config.ngram_mix >= 0, "0 (no n-gram) or an n-gram order of at least 1"),
+        ("ngram_mix", 0 <= config.ngram_mix <= MAX_NGRAM_ORDER, f"0 (no n-gram) or an n-gram order from 1 to {MAX_NGRAM_ORDER}"),
+        ("seed", 0 <= config.seed <= MAX_SEED, f"from 0 to 2**63 - 1 ({MAX_SEED:,})"),
         ("dropout", dropout is None or 0 <= dropout < 1, "at least 0 and below 1"),
     ]
     for name, ok, rule in rules:
@@ -173,6 +184,66 @@ def mean_nll(network, data: Examples, batch: int = 65536) -> float:
         chunks = ((data.contexts[i : i + batch], data.targets[i : i + batch]) for i in range(0, len(data.targets), batch))
     total = sum(batch_loss(network, inputs, targets, reduction="sum").item() for inputs, targets in chunks)
     return total / max(1, len(data.targets))
+
+
+class TooLarge(Exception):
+    """Raised inside a network's construction by `size_guard` (namegen.model turns it into a NamegenError)."""
+
+
+@contextlib.contextmanager
+def size_guard():
+    """Stop building a network as soon as its parameters exceed MAX_PARAMETERS or its submodules
+    MAX_MODULES: counted as they are registered, so that layers=10**9 ends after a few
+    thousand, not after hours (and, on the meta device, before any memory is taken)."""
+    from torch.nn.modules.module import register_module_module_registration_hook, register_module_parameter_registration_hook
+
+    counted = {"parameters": 0, "modules": 0}
+
+    def on_parameter(module, name, parameter):
+        counted["parameters"] += parameter.numel() if parameter is not None else 0
+        if counted["parameters"] > MAX_PARAMETERS:
+            raise TooLarge(f"more than {MAX_PARAMETERS:,} parameters", f"{MAX_PARAMETERS:,} parameters")
+
+    def on_module(module, name, submodule):
+        counted["modules"] += 1
+        if counted["modules"] > MAX_MODULES:
+            raise TooLarge(f"more than {MAX_MODULES:,} submodules", f"{MAX_MODULES:,} submodules")
+
+    handles = [register_module_parameter_registration_hook(on_parameter), register_module_module_registration_hook(on_module)]
+    try:
+        yield counted
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def activation_bytes(network: torch.nn.Module, lengths: list[int], batch_size: int) -> int:
+    """What one training step's forward pass keeps for the backward pass (bytes), for `network`
+    on the meta device (no memory, no arithmetic): every tensor autograd saves, weights aside.
+    `lengths`: the training names' lengths. Sequence batches are taken at their worst: as many
+    names as `batch_size` targets of the shortest names hold, each as wide as the longest."""
+    bs = network.block_size
+    if hasattr(network, "forward_sequence"):
+        counts = [n + 1 for n in lengths]  # a name's targets: its characters and its end token
+        names, width = -(-batch_size // min(counts)), max(counts)
+        inputs = torch.zeros(names, bs + width - 1, dtype=torch.int64, device="meta")
+        targets = torch.zeros(names, width, dtype=torch.int64, device="meta")
+    else:
+        inputs = torch.zeros(batch_size, bs, dtype=torch.int64, device="meta")
+        targets = torch.zeros(batch_size, dtype=torch.int64, device="meta")
+    weights = {id(p) for p in network.parameters()}
+    total = 0
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        nonlocal total
+        if id(tensor) not in weights and id(tensor._base) not in weights:
+            total += tensor.numel() * tensor.element_size()
+        return tensor
+
+    network.train()
+    with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        batch_loss(network, inputs, targets)
+    return total
 
 
 def learning_rate(step: int, config: TrainConfig) -> float:

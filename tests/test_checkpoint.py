@@ -36,7 +36,7 @@ def test_save_writes_config_and_one_weights_file(model, run):
     assert sorted(p.name for p in run.iterdir()) == ["config.json", weights_files(run)[0].name]
     config = json.loads((run / "config.json").read_text(encoding="utf-8"))
     assert config["plugin"] == "linear"
-    assert config["hyperparams"] == {"l2": 0.05, "steps": 50, "lr": 10.0}
+    assert config["hyperparams"] == {"l2": 0.05, "steps": 50, "lr": 10.0, "time_limit": None}
     assert config["vocab"] == "".join(model.vocab_.chars) and config["vocab"][0] == "."
     assert config["namegen_version"] == namegen.__version__
     assert config["training"]["train_names"] == 10 and config["training"]["val_names"] == 2

@@ -520,7 +520,7 @@ def test_cli_bad_trainer_settings_are_one_line_errors(cli_runs, key, fragment):
 
 def test_cli_help_explains_the_time_limit(cli_runs):
     text = " ".join(cli_runs[1]["help"].stdout.split())
-    assert "--time-limit" in text and "1.5h" in text and "counts and linear" in text and "Ctrl-C" in text
+    assert "--time-limit" in text and "1.5h" in text and "counts and ngram" in text and "Ctrl-C" in text
 
 
 def test_ctrl_c_during_namegen_fit_saves_the_best_model(tmp_path, bundled_names):

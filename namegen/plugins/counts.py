@@ -40,8 +40,8 @@ class Counts(NameModel):
         alpha: float = 1.0  # added to every count; 1 is the tutorial's add-one smoothing
 
         def __post_init__(self):
-            if not self.alpha >= 0:
-                raise NamegenError(f"alpha must be >= 0, got {self.alpha}")
+            if not self.alpha > 0:  # 0 gives unseen bigrams probability 0: infinite NLLs, no export
+                raise NamegenError(f"alpha must be above 0, got {self.alpha}")
 
     def build_network(self, vocab_size: int, max_len: int) -> CountsNetwork:
         return CountsNetwork(vocab_size)

@@ -20,12 +20,11 @@ class MLPNetwork(nn.Module):
         super().__init__()
         self.block_size = block_size
         self.embed = nn.Embedding(vocab_size, embed)
-        widths = [block_size * embed] + [hidden] * layers
-        self.hidden = nn.Sequential(*(
-            module for a, b in zip(widths, widths[1:])
-            for module in (nn.Linear(a, b), nn.LayerNorm(b), nn.Tanh(), nn.Dropout(dropout))
-        ))
-        self.head = nn.Linear(widths[-1], vocab_size)
+        self.hidden = nn.Sequential()  # grown layer by layer: namegen's size guard stops a huge `layers` early
+        for layer in range(layers):
+            for module in (nn.Linear(hidden if layer else block_size * embed, hidden), nn.LayerNorm(hidden), nn.Tanh(), nn.Dropout(dropout)):
+                self.hidden.append(module)
+        self.head = nn.Linear(hidden if layers else block_size * embed, vocab_size)
 
     def forward(self, context: torch.Tensor) -> torch.Tensor:
         return self.head(self.hidden(self.embed(context).flatten(1)))

@@ -9,6 +9,7 @@ from ..errors import NamegenError
 from ..kneser_ney import NgramNetwork, count
 from ..model import NameModel
 from ..registry import register
+from ..train import MAX_NGRAM_ORDER
 
 
 @register("ngram")
@@ -22,8 +23,8 @@ class Ngram(NameModel):
         order: int = 6
 
         def __post_init__(self):
-            if self.order < 1:
-                raise NamegenError(f"order must be at least 1, got {self.order}")
+            if not 1 <= self.order <= MAX_NGRAM_ORDER:  # the vocabulary's own bound is checked at fit
+                raise NamegenError(f"order must be from 1 to {MAX_NGRAM_ORDER}, got {self.order}")
 
     def build_network(self, vocab_size: int, max_len: int) -> NgramNetwork:
         return NgramNetwork(vocab_size, self.config.order)

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import io
+import json
 import os
 import re
 import signal
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, NamedTuple, Optional
 
 import typer
 
@@ -48,8 +50,23 @@ def emit(text: str) -> None:
     if sys.stdout is None:
         raise NamegenError("standard output is closed; nothing was written")
     try:
-        sys.stdout.write(text)
         sys.stdout.flush()
+        try:
+            fd = sys.stdout.fileno()
+        except (AttributeError, ValueError, io.UnsupportedOperation):  # a stream without a descriptor (a test's capture)
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            return
+        # os.write, not sys.stdout.write: a pipe whose reader has gone can take part of a large
+        # write and Python's buffered writer then reports success, losing the rest silently.
+        try:
+            text = text.replace("\n", os.linesep) if os.linesep != "\n" else text  # as text-mode stdout would
+            data = memoryview(text.encode(sys.stdout.encoding or "utf-8", sys.stdout.errors or "strict"))
+        except UnicodeEncodeError as err:
+            raise NamegenError(f"standard output's encoding ({err.encoding}) cannot write {err.object[err.start:err.end]!r}; "
+                               "set PYTHONIOENCODING=utf-8") from None
+        while data:
+            data = data[os.write(fd, data):]
     except OSError as err:
         _silence_stdout()
         if err.errno == errno.EPIPE:
@@ -76,40 +93,83 @@ def _load(run: Path, plugins_dir: Optional[Path]):
 RUN_EXPORT = "model.onnx"  # a run's own export (and model.scorer.onnx), kept by `fit`
 
 
+class KeptExport(NamedTuple):
+    model: object  # a namegen.runtime.ExportedModel
+    sampler: bytes
+    scorer: bytes
+    validation: object  # the namegen.exports.validate.Validation it passed when it was kept
+
+
 def _keep_export(model, run: Path, held_out: list[str]) -> None:
-    """Export the run into its own folder, tagged with its weights' sha256, so that `sample`,
-    `score` and `export onnx` can serve it through onnxruntime without importing torch."""
-    from .checkpoint import read_config
-    from .exports.onnx import export
+    """Export the run into its own folder, so that `sample`, `score` and `export onnx` can serve
+    it through onnxruntime without importing torch. Built and validated (seconds) outside the
+    run's lock, tagged with the sha256 of the weights `model` was saved as; kept only if the
+    run still holds those weights (another fit into the folder may have saved since)."""
+    from .checkpoint import keep_export
+    from .exports.onnx import build
 
     try:
-        export(model, run / RUN_EXPORT, names=held_out or None, metadata={"run_weights_sha256": read_config(run)["weights_sha256"]})
+        sampler, scorer, _ = build(model, run / RUN_EXPORT, names=held_out or None, metadata={"run_weights_sha256": model.weights_sha256_})
+        kept = keep_export(run, model.weights_sha256_, sampler, scorer)
     except NamegenError as err:  # e.g. a third-party network the exporter cannot handle: the run works without it
         log(f"note: no ONNX export kept in the run ({err}); sample and score will use torch")
+        return
+    if not kept:
+        log("note: no ONNX export kept in the run: another save replaced its model meanwhile; sample and score will use torch")
 
 
-def _run_export(run: Path):
-    """The run's own export as (namegen.runtime model, sampler bytes, scorer bytes) when it was
-    made from the run's current weights, else None (then the caller loads the run with torch,
-    which also reports any problem). Read under the run's shared lock: no save swaps it meanwhile."""
-    from .checkpoint import folder_lock, read_config
+def _run_export(run: Path) -> tuple[Optional[KeptExport], Optional[str]]:
+    """The run's kept export, when it is the one kept for the run as it is now: config.json
+    records the sha256 of both files and of itself as it was then. Else None and why not (None
+    when the run simply has none: never kept, or saved again since); the caller then loads the
+    run with torch, whose load also reports any problem of the weights. config.json is checked
+    as `load` checks it (read_config), so a damaged one is the same error either way, and any
+    edit since the export was kept sends the command to torch, which reads every field."""
+    from .checkpoint import CONFIG, KEPT_EXPORT, KEPT_SCORER, config_digest, folder_lock, read_config
 
     if not (run / RUN_EXPORT).is_file():
-        return None
+        return None, None
     from . import runtime
+    from .exports.validate import Validation
 
+    def sha256(data: bytes) -> str:
+        return hashlib.sha256(data).hexdigest()
+
+    with folder_lock(run, exclusive=False):  # no save or keep swaps the files between these reads
+        config = read_config(run)
+        record = config.get(KEPT_EXPORT)
+        if not record:
+            return None, None
+        try:
+            weights = (run / config["weights"]).read_bytes()
+            sampler, scorer = (run / RUN_EXPORT).read_bytes(), (run / KEPT_SCORER).read_bytes()
+        except OSError as err:
+            return None, f"cannot read it ({err.strerror or err})"
+    if sha256(weights) != config["weights_sha256"]:  # a damaged run is reported by torch's load, not hidden
+        return None, None
+    if sha256(sampler) != record["sampler_sha256"] or sha256(scorer) != record["scorer_sha256"]:
+        return None, f"{RUN_EXPORT} or {KEPT_SCORER} changed since it was kept"
+    if config_digest(config) != record["config_sha256"]:
+        return None, f"{CONFIG} changed since the export was kept"
     try:
-        with folder_lock(run, exclusive=False):
-            config = read_config(run)
-            weights_sha256 = config["weights_sha256"]
-            # The weights file must be whole too (a few ms to hash): a damaged run is reported by torch's load, not hidden.
-            if hashlib.sha256((run / config["weights"]).read_bytes()).hexdigest() != weights_sha256:
-                return None
-            sampler, scorer = (run / RUN_EXPORT).read_bytes(), runtime.scorer_path(run / RUN_EXPORT).read_bytes()
         exported = runtime.ExportedModel(run / RUN_EXPORT, sampler_bytes=sampler, scorer_bytes=scorer)
-    except (NamegenError, OSError):
-        return None
-    return (exported, sampler, scorer) if exported.metadata.get("run_weights_sha256") == weights_sha256 else None
+        meta = exported.metadata
+        validation = Validation(**json.loads(meta["validation"]))
+        agrees = (meta.get("run_weights_sha256") == config["weights_sha256"] and exported.vocab.chars == tuple(config["vocab"])
+                  and exported.max_len == config["max_len"])
+    except (NamegenError, KeyError, TypeError, ValueError, RecursionError):  # metadata a kept export never has
+        agrees = False
+    if not agrees:
+        return None, f"its metadata disagrees with {CONFIG}"
+    return KeptExport(exported, sampler, scorer, validation), None
+
+
+def _note_unused(run: Path, why: Optional[str]) -> None:
+    """Say why the run's kept export did not answer; after torch has loaded the run (a run
+    torch cannot load ends with its one error line, not a note before it)."""
+    if why:
+        log(f"note: not using the ONNX export kept in {run}: {why}; answered through torch "
+            f"(`namegen export onnx {run}` keeps a new one)")
 
 
 def _params(pairs: list[str]) -> dict:
@@ -156,7 +216,7 @@ def fit_command(
     time_limit: Annotated[Optional[str], typer.Option(
         "--time-limit", metavar="DURATION", show_default=False,
         help="Stop training after this long (90s, 10m, 1.5h; a plain number is seconds) and keep the best model so far. "
-             "Only for plugins trained by the shared gradient trainer; counts and linear fit in well under a second and ignore it.")] = None,
+             "For plugins trained by the shared gradient trainer, and linear; counts and ngram count in well under a second and ignore it.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Write into --out even if it is a non-empty folder that holds no namegen run.")] = False,
     plugins_dir: PluginsDir = None,
 ) -> None:
@@ -183,7 +243,14 @@ def fit_command(
         if not split.train or not split.val:
             raise NamegenError(f"{data} has {len(names)} names: too few to split 80/10/10; give more, or --val-data")
     log(f"fitting {plugin!r} on {len(split.train)} names (val {len(split.val)}, test {len(split.test)}) from {data}")
-    model.fit(split.train, split.val, progress=True)
+    import warnings
+
+    from .errors import NamegenWarning
+
+    with warnings.catch_warnings():  # a warning before training (e.g. no ONNX export possible) shows as it comes
+        warnings.simplefilter("always", NamegenWarning)
+        warnings.showwarning = lambda message, *args, **kwargs: log(f"warning: {message}")
+        model.fit(split.train, split.val, progress=True)
     model.training_.update({  # absolute paths: `evaluate` may run from another folder
         "data": datasets.recorded_path(data), "data_sha256": datasets.fingerprint(data), "split_seed": seed, "lowercase": lowercase,
         **({"val_data": datasets.recorded_path(val_data), "val_data_sha256": datasets.fingerprint(val_data)} if val_data is not None else {}),
@@ -225,8 +292,9 @@ def sample_command(
 
     from .errors import NamegenWarning
 
-    own = _run_export(run)
-    model = own[0] if own else _load(run, plugins_dir)  # the same names either way (the export validated itself)
+    own, why = _run_export(run)
+    model = own.model if own else _load(run, plugins_dir)  # the same names either way (the export validated itself)
+    _note_unused(run, why)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", NamegenWarning)
         names = model.sample(n, seed=seed, temperature=temperature, max_len=max_len, prefix=prefix, suffix=suffix,
@@ -246,11 +314,12 @@ def score_command(
     """Per-name log-likelihood (nats, end token included), NLL per character and perplexity, as TSV."""
     import math
 
-    own = _run_export(run) if unseen_floor is None else None
-    if own is not None and all(own[0].vocab.covers(name) for name in names):
-        scores = own[0].log_likelihood(names)  # the scorer: within 1e-4 of torch's (checked when it was exported)
+    own, why = _run_export(run) if unseen_floor is None else (None, None)
+    if own is not None and all(own.model.vocab.covers(name) for name in names):
+        scores = own.model.log_likelihood(names)  # the scorer: within 1e-4 of torch's (checked when it was exported)
     else:  # torch also says what to do about a character the model never saw
         scores = _load(run, plugins_dir).log_likelihood(names, unseen_floor)  # before any output: a bad name prints only the error
+        _note_unused(run, why)
     rows = ["name\tlog_likelihood\tnll_per_char\tperplexity\n"]
     for name, ll in zip(names, scores):
         nll = -ll / (len(name) + 1)
@@ -331,21 +400,31 @@ def export_onnx_command(
     out = out or Path("exports") / default_name
     if out.is_dir():  # `--out exports` or `--out .`: the folder to write into
         out = out / default_name
-    own = _run_export(run) if training_names else None
+    from .exports.files import check_export_path, write_export
+
+    own, why = _run_export(run) if training_names else (None, None)
     if own is not None:  # `fit` exported and validated this very model: copy it (no torch)
-        import json
-
-        from .exports.files import write_export
-        from .exports.validate import Validation
-
-        exported, sampler, scorer = own
-        validation = Validation(**json.loads(exported.metadata["validation"]))
-        write_export(out, sampler, scorer)
+        write_export(out, own.sampler, own.scorer)
+        validation = own.validation
     else:
-        from .exports.onnx import export
+        from .checkpoint import KEPT_SCORER, keep_export
+        from .exports.onnx import build
 
+        check_export_path(out)  # before the work
         model = _load(run, plugins_dir)
-        validation = export(model, out, names=_held_out_names(model), training_names=training_names).validation
+        # A kept export that cannot answer for the run (stale, altered, mixed) is replaced by this one.
+        rekeep = training_names and ((run / RUN_EXPORT).exists() or (run / KEPT_SCORER).exists())
+        sampler, scorer, validation = build(model, out, names=_held_out_names(model), training_names=training_names,
+                                            metadata={"run_weights_sha256": model.weights_sha256_} if rekeep else None)
+        write_export(out, sampler, scorer)
+        if rekeep:
+            try:
+                kept = keep_export(run, model.weights_sha256_, sampler, scorer)
+            except NamegenError as err:  # e.g. a read-only run: the export itself is written
+                log(f"note: could not replace the ONNX export kept in {run} ({err})")
+            else:
+                log((f"kept this export in {run} too, for sample and score" + (f" (the one kept there could not answer: {why})" if why else ""))
+                    if kept else f"note: {run} was saved again meanwhile; its kept export is left as it was")
     log(f"validated: {validation.summary()}")
     for path in (out, Path(str(out).removesuffix(".onnx") + ".scorer.onnx")):
         log(f"wrote {path}")

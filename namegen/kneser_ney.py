@@ -163,8 +163,39 @@ class NgramNetwork(torch.nn.Module):
         return row.reshape(rows, V).int()
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        check_stored_order(state_dict, prefix, self.order, "order")
         take_stored_rows(self, state_dict, prefix)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+def check_stored_order(state_dict: dict, prefix: str, order: int, field: str) -> None:
+    """Raise a NamegenError when the tables a checkpoint holds under `prefix` are not those of an
+    n-gram of `order` (the config's `field`). Their sizes are learned at fit, so loading accepts
+    any number of rows: a 6-gram's tables read as a 5-gram would load, and score otherwise. The
+    trie tells the order: its deepest context, and the rows that must have children."""
+    trie, log_probs = state_dict.get(prefix + "trie"), state_dict.get(prefix + "log_probs")
+    if trie is None or log_probs is None or trie.dim() != 2 or log_probs.dim() != 2:
+        return  # no trie (order 1) or another layout: the strict key and shape check says what is wrong
+    rows, children = len(log_probs), trie.long()
+    if len(children) > rows or bool(((children < -1) | (children >= rows)).any()):
+        raise NamegenError(f"the {field} n-gram's trie points outside its tables")
+    depth, level, frontier = 0, torch.full((rows,), -1), torch.zeros(1, dtype=torch.long)
+    level[0] = 0
+    while True:  # breadth first from the empty context, one context length a pass
+        kids = children[frontier[frontier < len(children)]].reshape(-1)
+        kids = kids[kids >= 0]
+        if not len(kids):
+            break
+        if bool((level[kids] >= 0).any()):
+            raise NamegenError(f"the {field} n-gram's trie is damaged (a context is reached twice)")
+        depth += 1
+        level[kids], frontier = depth, kids
+    if bool((level < 0).any()):
+        raise NamegenError(f"the {field} n-gram's trie is damaged (a context is not reached)")
+    # An n-gram of `order` keeps contexts of up to order - 1 tokens, and a trie row for each
+    # shorter one (a short-names n-gram may lack the longest: a lower-order trie of the same rows).
+    if depth > order - 1 or len(children) < int((level < order - 1).sum()):
+        raise NamegenError(f"{field} is {order} but the weights hold a {depth + 1}-gram")
 
 
 def take_stored_rows(module: torch.nn.Module, state_dict: dict, prefix: str) -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 
 from .errors import NamegenError
-from .kneser_ney import NgramNetwork, count, take_stored_rows
+from .kneser_ney import NgramNetwork, check_stored_order, count, take_stored_rows
 from .sampling import has_step_form
 from .train import Examples, sequence_logits
 
@@ -41,6 +41,11 @@ class NgramMixture(torch.nn.Module):
         self.network, self.ngram = network, NgramNetwork(vocab_size, order)
         self.register_buffer("weights", torch.tensor(DEFAULT_WEIGHTS))  # fitted by fit_mixture
         self.block_size = max(network.block_size, self.ngram.block_size)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # before the n-gram's own check, which would name its order, not the config's ngram_mix
+        check_stored_order(state_dict, prefix + "ngram.", self.ngram.order, "ngram_mix")
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def mix(self, logits: torch.Tensor, ngram_log_probs: torch.Tensor) -> torch.Tensor:
         return self.weights[0] * logits + self.weights[1] * ngram_log_probs

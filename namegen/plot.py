@@ -57,12 +57,11 @@ def check_out(out: Path) -> str:
     import os
     import tempfile
 
-    from .checkpoint import os_error
+    from .checkpoint import check_file_target, os_error
 
     out = Path(out)
     fmt = picture_format(out)
-    if out.is_dir():
-        raise NamegenError(f"cannot write {str(out)!r}: it is a folder")
+    check_file_target(out)  # a folder, a device or a FIFO would be replaced by the rename
     existing = next(p for p in (out.parent, *out.absolute().parent.parents) if p.exists())
     if not existing.is_dir():
         raise NamegenError(f"cannot write {str(out)!r}: {str(existing)!r} is a file, not a folder")
@@ -282,6 +281,9 @@ def read_history(run: Path) -> tuple[dict, dict]:
     if bad or len(lengths) != 1 or not all(isinstance(v, (int, float)) or v is None for c in columns for v in history[c]):
         raise NamegenError(f"{str(Path(run) / 'config.json')!r} is damaged: training.history must hold lists of numbers, "
                            f"one per evaluation, for {', '.join(columns)}; refit or restore the run")
+    if not any(v is not None and math.isfinite(v) for c in ("train_nll", "val_nll") for v in history[c]):
+        raise NamegenError(f"{str(run)!r} records no evaluation in its loss history (training stopped before the first); "
+                           "there is no curve to draw")
     return history, config
 
 

@@ -71,6 +71,8 @@ def _metadata_vocab(path: Path, meta: dict[str, str]) -> Vocab:
         return Vocab(tuple(chars))
     except (ValueError, NamegenError) as err:  # json.JSONDecodeError is a ValueError
         raise NamegenError(f"{path} has damaged metadata: vocab is not a valid vocabulary ({err})") from None
+    except RecursionError:  # JSON nested deeper than the parser goes
+        raise NamegenError(f"{path} has damaged metadata: vocab is not a valid vocabulary (nested too deeply)") from None
 
 
 class ExportedModel:

@@ -6,14 +6,21 @@ from __future__ import annotations
 import glob
 from pathlib import Path
 
-from ..checkpoint import folder_lock, os_error, remove_stale_temporaries, write_atomic
+from ..checkpoint import check_file_target, folder_lock, os_error, remove_stale_temporaries, write_atomic
 from ..errors import NamegenError
 from ..runtime import scorer_path
 
 
 def check_export_path(path: Path) -> None:
+    """Refuse, before any work, a sampler path (or the scorer path beside it) where writing
+    would destroy something: a folder, a device, a FIFO."""
     if path.is_dir():
         raise NamegenError(f"{str(path)!r} is a folder; give the sampler's file path (NAME.onnx)")
+    for target in (path, scorer_path(path)):
+        check_file_target(target)
+    existing = next((p for p in path.absolute().parents if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise NamegenError(f"cannot write {str(path)!r}: {str(existing)!r} is a file, not a folder")
 
 
 def write_export(path: Path, sampler: bytes, scorer: bytes) -> None:

@@ -67,6 +67,16 @@ def export(model, path: str | Path, names: list[str] | None = None, training_nam
     one folder hold an exclusive lock on it, and clear the temporaries that a killed export left."""
     path = Path(path)
     check_export_path(path)
+    sampler, scorer, validation = build(model, path, names, training_names, metadata)
+    write_export(path, sampler, scorer)
+    return Exported(path, scorer_path(path), validation)
+
+
+def build(model, path: str | Path, names: list[str] | None = None, training_names: bool = True,
+          metadata: dict[str, str] | None = None) -> tuple[bytes, bytes, Validation]:
+    """What `export` writes, validated, without writing it: the sampler's and scorer's bytes
+    (`path` names them in messages) and the validation they passed."""
+    path = Path(path)
     export_id = uuid.uuid4().hex
     carried = model.training_names_ if training_names else None
     sampler = build_sampler(model, export_network(model, float64=True), training_names=carried)
@@ -76,8 +86,7 @@ def export(model, path: str | Path, names: list[str] | None = None, training_nam
     validation = validate(model, ExportedModel(path, sampler_bytes=sampler.SerializeToString(), scorer_bytes=scorer.SerializeToString()), names)
     for proto in (sampler, scorer):
         set_metadata(proto, validation=validation.as_metadata())
-    write_export(path, sampler.SerializeToString(), scorer.SerializeToString())
-    return Exported(path, scorer_path(path), validation)
+    return sampler.SerializeToString(), scorer.SerializeToString(), validation
 
 
-__all__ = ["export", "Exported", "scorer_path", "build_sampler", "build_scorer", "export_network", "OPSET"]
+__all__ = ["export", "build", "Exported", "scorer_path", "build_sampler", "build_scorer", "export_network", "OPSET"]

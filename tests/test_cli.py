@@ -220,7 +220,7 @@ def test_evaluate_with_data_and_with_val_data(world):
 def test_plugins_lists_the_builtins(world):
     rows = {line.split("\t")[0]: line.split("\t")[1:] for line in ok(world, "plugins").stdout.splitlines()}
     assert {"counts", "linear"} <= set(rows)
-    assert rows["linear"][1] == "l2=0.01, steps=1000, lr=10.0"  # hyper-parameters with their defaults
+    assert rows["linear"][1] == "l2=0.01, steps=1000, lr=10.0, time_limit=None"  # hyper-parameters with their defaults
     assert rows["counts"][1] == "alpha=1.0"
 
 

@@ -112,3 +112,22 @@ def run_real(args: list, cwd: Path) -> Result:
     started = time.perf_counter()
     done = subprocess.run([*command, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=300)
     return Result(tuple(map(str, args)), done.returncode, done.stdout, done.stderr, time.perf_counter() - started)
+
+
+def assert_one_error(result, *fragments: str) -> str:
+    """Exit 2, one `error:` line on stderr (besides fit's opening `fitting …` log line), no
+    traceback, nothing on stdout, and the line holds every fragment. Returns the line."""
+    lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("fitting ")]
+    assert result.returncode == 2, f"exit {result.returncode}\n{result.stderr}"
+    assert "Traceback" not in result.stderr, result.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert result.stdout == ""
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+def write_names(path: Path, names: list[str]) -> Path:
+    """`names`, one per line, into `path`."""
+    path.write_text("\n".join(names) + "\n", encoding="utf-8")
+    return path

@@ -19,21 +19,13 @@ from pathlib import Path
 import pytest
 
 import namegen
-from _cli import run_many
+from _cli import assert_one_error, run_many
 from namegen import NamegenError, checkpoint
 
 NAMES = ["emma", "olivia", "ava", "mia", "luna", "ella", "mila", "aria", "lily", "nora", "zoe", "leah", "anna", "eva", "ivy"]
 CLI = [sys.executable, "-c", "from namegen.cli import main; main()"]
 
 
-def assert_one_error(result, *fragments: str) -> str:
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert result.returncode == 2, f"exit {result.returncode}\n{result.stderr}"
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert result.stdout == ""
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ import pytest
 import torch
 
 import namegen
-from _cli import DRIVER, Result, run_many
+from _cli import DRIVER, Result, assert_one_error, run_many, write_names
 from namegen import NamegenError, NamegenWarning, registry
 from namegen.vocab import Vocab
 
@@ -31,21 +31,8 @@ NAMES = ["emma", "olivia", "ava", "mia", "luna", "ella", "mila", "aria", "lily",
 MEMORY_LIMIT = 4 << 30  # per child process: torch takes under 1 GB; every refused case asks for far more than this
 
 
-def assert_one_error(result, *fragments: str) -> str:
-    """Exit 2, one `error:` line on stderr (besides fit's opening log line), no traceback, nothing on stdout."""
-    lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("fitting ")]
-    assert result.returncode == 2, f"exit {result.returncode}\n{result.stderr}"
-    assert "Traceback" not in result.stderr, result.stderr
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert result.stdout == ""
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
-def write(path: Path, names: list[str]) -> Path:
-    path.write_text("\n".join(names) + "\n", encoding="utf-8")
-    return path
 
 
 def run_limited(cases: list[tuple[list, Path]]) -> list[Result]:
@@ -82,7 +69,7 @@ OVERSIZED = [  # (plugin, hyper-parameters, what the error must say)
 
 
 def test_oversized_networks_and_batches_are_refused_before_anything_is_allocated(tmp_path):
-    data = write(tmp_path / "names.txt", NAMES * 10)
+    data = write_names(tmp_path / "names.txt", NAMES * 10)
     cases = [(["fit", "--plugin", plugin, "--data", data, "--out", tmp_path / f"run{i}",
                *[arg for p in params for arg in ("-P", p)]], tmp_path) for i, (plugin, params, _) in enumerate(OVERSIZED)]
     started = time.perf_counter()
@@ -171,7 +158,7 @@ def test_linear_shows_progress(monkeypatch):
 
 
 def test_linear_honours_the_command_line_time_limit(tmp_path):
-    data = write(tmp_path / "names.txt", NAMES * 10)
+    data = write_names(tmp_path / "names.txt", NAMES * 10)
     (result,) = run_many([(["fit", "--plugin", "linear", "-P", "steps=1000000", "--time-limit", "1s", "--data", data,
                             "--out", tmp_path / "run"], tmp_path)])
     assert result.returncode == 0, result.stderr
@@ -193,7 +180,7 @@ def test_the_largest_seed_fits():
 
 
 def test_a_seed_out_of_range_is_one_error_on_the_command_line(tmp_path):
-    data = write(tmp_path / "names.txt", NAMES * 10)
+    data = write_names(tmp_path / "names.txt", NAMES * 10)
     (result,) = run_many([(["fit", "--plugin", "mlp", "-P", f"seed={2**70}", "--data", data, "--out", tmp_path / "run"], tmp_path)])
     assert_one_error(result, "seed", str(2**70))
 
@@ -202,7 +189,7 @@ def test_a_seed_out_of_range_is_one_error_on_the_command_line(tmp_path):
 
 
 def test_alpha_zero_is_one_error_on_the_command_line(tmp_path):
-    data = write(tmp_path / "names.txt", NAMES * 10)
+    data = write_names(tmp_path / "names.txt", NAMES * 10)
     (result,) = run_many([(["fit", "--plugin", "counts", "-P", "alpha=0", "--data", data, "--out", tmp_path / "run"], tmp_path)])
     assert_one_error(result, "alpha must be above 0")
     assert not (tmp_path / "run").exists()
@@ -238,7 +225,7 @@ def test_a_plugin_file_that_exits_at_import_is_an_error(tmp_path):
     (folder / "limits_exits.py").write_text("import sys\nsys.exit(0)\n")
     with pytest.raises(NamegenError, match=r"limits_exits\.py.*SystemExit"):
         namegen.load_plugins_dir(folder)
-    data = write(tmp_path / "names.txt", NAMES * 10)
+    data = write_names(tmp_path / "names.txt", NAMES * 10)
     (result,) = run_many([(["fit", "--plugin", "counts", "--plugins-dir", folder, "--data", data, "--out", tmp_path / "run"], tmp_path)])
     assert_one_error(result, "limits_exits.py", "failed to import")
     assert not (tmp_path / "run").exists()
@@ -343,7 +330,7 @@ def test_a_network_of_the_wrong_shape_is_one_error_on_the_command_line(tmp_path)
             def build_network(self, vocab_size, max_len):
                 return Wide(vocab_size)
     """))
-    data = write(tmp_path / "names.txt", NAMES * 10)
+    data = write_names(tmp_path / "names.txt", NAMES * 10)
     (result,) = run_many([(["fit", "--plugin", "limits-cli-wide", "--plugins-dir", folder, "--data", data, "--out", tmp_path / "run"], tmp_path)])
     assert_one_error(result, "'limits-cli-wide'", "forward returned", "float logits [2, ")
     assert not (tmp_path / "run").exists()
@@ -367,7 +354,7 @@ def test_a_vocabulary_over_the_export_limit_warns_before_training_and_still_fits
 
 
 def test_the_command_line_prints_the_export_warning(tmp_path):
-    data = write(tmp_path / "names.txt", WIDE_NAMES)
+    data = write_names(tmp_path / "names.txt", WIDE_NAMES)
     (result,) = run_many([(["fit", "--plugin", "counts", "--data", data, "--out", tmp_path / "run"], tmp_path)])
     assert result.returncode == 0, result.stderr
     warnings = [line for line in result.stderr_lines if line.startswith("warning: ")]

@@ -27,8 +27,8 @@ import onnx
 import pytest
 
 import namegen
-from _cli import run_many
-from namegen import NamegenError, checkpoint, runtime
+from _cli import assert_one_error, run_many, write_names
+from namegen import NamegenError, runtime
 from namegen.data import read_names, split_names
 
 PLUGINS_DIR = Path(__file__).parent / "plugins"
@@ -40,22 +40,8 @@ def cli(args: list, cwd: Path, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run([*CLI, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=300, **kwargs)
 
 
-def assert_one_error(result, *fragments: str) -> str:
-    """Exit 2, one `error:` line on stderr, no traceback, nothing on stdout."""
-    stderr = result.stderr
-    lines = [line for line in stderr.splitlines() if line.strip() and not line.startswith("fitting ")]  # fit's opening log line
-    assert result.returncode == 2, f"exit {result.returncode}\n{stderr}"
-    assert "Traceback" not in stderr, stderr
-    assert len(lines) == 1 and lines[0].startswith("error: "), stderr
-    assert result.stdout == ""
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
-def write(path: Path, names: list[str]) -> Path:
-    path.write_text("\n".join(names) + "\n", encoding="utf-8")
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +62,7 @@ def test_a_character_only_in_the_test_split_is_reported_not_fatal(tmp_path, bund
     # put a name with a character nothing else has where seed 0's split sends it to test
     order = split_names(list(range(len(names))), 0).test
     names[order[0]] = "zo\u00eb"
-    data = write(tmp_path / "names.txt", names)
+    data = write_names(tmp_path / "names.txt", names)
     fit, evaluate = run_many([(["fit", "--plugin", "counts", "--data", data, "--seed", "0", "--out", tmp_path / "run"], tmp_path)])[0], None
     assert fit.returncode == 0 and "Traceback" not in fit.stderr, fit.stderr
     assert "1 of" in fit.stderr and "left out of the test NLL" in fit.stderr and "'\u00eb'" in fit.stderr
@@ -94,7 +80,7 @@ def test_a_character_only_in_the_test_split_is_reported_not_fatal(tmp_path, bund
 def test_a_forbidden_character_anywhere_fails_before_training(tmp_path, bad):
     names = NAMES * 10
     names[-1] = bad  # the last line: wherever the split would send it, the file check sees it first
-    data = write(tmp_path / "names.txt", names)
+    data = write_names(tmp_path / "names.txt", names)
     (result,) = run_many([(["fit", "--plugin", "counts", "--data", data, "--out", tmp_path / "run"], tmp_path)])
     message = assert_one_error(result, f"line {len(names)}", "remove it from the data")
     assert "unseen-floor" not in message
@@ -116,7 +102,7 @@ def test_a_foreign_folder_is_refused_and_force_removes_nothing(tmp_path, small_m
     folder.mkdir()
     (folder / "config.json").write_text('{"my": "settings"}')
     (folder / "weights-0123456789abcdef.safetensors").write_bytes(b"not namegen's")
-    data = write(tmp_path / "names.txt", NAMES * 10)
+    data = write_names(tmp_path / "names.txt", NAMES * 10)
     (refused,) = run_many([(["fit", "--plugin", "counts", "--data", data, "--out", folder], tmp_path)])
     assert_one_error(refused, "mine", "--force")
     assert (folder / "config.json").read_text() == '{"my": "settings"}'
@@ -264,13 +250,13 @@ def test_linear_keeps_the_tutorials_figures(shared_names):
 
 
 def test_evaluate_notices_a_changed_val_file_and_works_from_anywhere(tmp_path):
-    data, val = write(tmp_path / "train.txt", NAMES * 4), write(tmp_path / "val.txt", NAMES[:5])
+    data, val = write_names(tmp_path / "train.txt", NAMES * 4), write_names(tmp_path / "val.txt", NAMES[:5])
     (tmp_path / "elsewhere").mkdir()
     fit, = run_many([(["fit", "--plugin", "counts", "--data", "train.txt", "--val-data", "val.txt", "--out", "run"], tmp_path)])
     assert fit.returncode == 0, fit.stderr
     (from_elsewhere,) = run_many([(["evaluate", tmp_path / "run"], tmp_path / "elsewhere")])
     assert from_elsewhere.returncode == 0 and from_elsewhere.stdout.count("\n") == 3, from_elsewhere.stderr
-    write(val, NAMES[5:9])
+    write_names(val, NAMES[5:9])
     (changed,) = run_many([(["evaluate", tmp_path / "run"], tmp_path / "elsewhere")])
     assert_one_error(changed, "val.txt", "changed since")
     data.unlink()
@@ -301,7 +287,7 @@ def remount_read_only(where: Path) -> None:
 def saved_run(tmp_path_factory, small_model):
     root = tmp_path_factory.mktemp("saved")
     small_model.save(root / "run")
-    write(root / "names.txt", NAMES * 10)
+    write_names(root / "names.txt", NAMES * 10)
     return root
 
 
@@ -331,7 +317,7 @@ def test_a_full_disk_loses_nothing(tmp_path, saved_run, small_model, bundled_nam
             big.save(full / "run")
         assert namegen.load(full / "run").sample(10, seed=2) == small_model.sample(10, seed=2)
         assert not [p.name for p in (full / "run").iterdir() if p.name.endswith(".tmp")]
-        write(tmp_path / "big.txt", bundled_names[::50])
+        write_names(tmp_path / "big.txt", bundled_names[::50])
         (result,) = run_many([(["fit", "--plugin", "counts", "--data", tmp_path / "big.txt", "--out", full / "run"], tmp_path)])
         assert_one_error(result, "No space left on device")
         assert namegen.load(full / "run").sample(10, seed=2) == small_model.sample(10, seed=2)
@@ -464,7 +450,7 @@ def test_paths_and_sizes(tmp_path, saved_run):
 
 
 def test_ctrl_c_ends_with_one_line(tmp_path, bundled_names):
-    data = write(tmp_path / "names.txt", bundled_names[::10])
+    data = write_names(tmp_path / "names.txt", bundled_names[::10])
     process = subprocess.Popen([*CLI, "fit", "--plugin", "tiny-mlp", "--plugins-dir", str(PLUGINS_DIR), "--data", str(data),
                                 "-P", "steps=1000000", "-P", "eval_every=1000000", "--out", str(tmp_path / "run")],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -20,7 +20,7 @@ from onnx import numpy_helper
 import namegen
 from namegen import NamegenError, cli, runtime
 from namegen.exports.onnx import export
-from tests._cli import run_many
+from _cli import assert_one_error, run_many
 
 NAMES = ["emma", "olivia", "ava", "mia", "luna", "ella", "mila", "aria", "lily", "nora", "zoe", "leah", "anna", "eva", "ivy"]
 
@@ -42,15 +42,6 @@ def run_cold(args: list, cwd: Path) -> tuple[subprocess.CompletedProcess, bool]:
     return done, last == "TORCH"
 
 
-def assert_one_error(result, *fragments: str) -> str:
-    """Exit 2, one `error:` line on stderr, no traceback, nothing on stdout."""
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert result.returncode == 2, f"exit {result.returncode}\n{result.stderr}"
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert result.stdout == ""
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 def read_config(run: Path) -> dict:

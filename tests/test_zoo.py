@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import namegen
-from _cli import run_many, run_real
+from _cli import assert_one_error, run_many, run_real
 from namegen import runtime
 from namegen.data import read_names, split_names
 from namegen.zoo import COLUMNS
@@ -135,13 +135,6 @@ def test_the_leaderboard_names_its_data_and_settings(zoo):
         assert fragment in text
 
 
-def assert_one_error(result, *fragments: str) -> None:
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert result.returncode == 2, result.stderr
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert result.stdout == ""
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def test_errors_are_one_line_and_write_nothing(tmp_path, bundled_names):

@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import sys
+import time
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, NamedTuple, Optional
@@ -100,17 +101,26 @@ class KeptExport(NamedTuple):
     validation: object  # the namegen.exports.validate.Validation it passed when it was kept
 
 
-def _keep_export(model, run: Path, held_out: list[str]) -> None:
+def _keep_export(model, run: Path, held_out: list[str], deadline: Optional[float] = None) -> None:
     """Export the run into its own folder, so that `sample`, `score` and `export onnx` can serve
-    it through onnxruntime without importing torch. Built and validated (seconds) outside the
-    run's lock, tagged with the sha256 of the weights `model` was saved as; kept only if the
-    run still holds those weights (another fit into the folder may have saved since)."""
+    it through onnxruntime without importing torch. Built and validated (seconds, on fewer names
+    than `export onnx` checks) outside the run's lock, tagged with the sha256 of the weights
+    `model` was saved as; kept only if the run still holds those weights (another fit into the
+    folder may have saved since). Given `deadline` (time.monotonic(), from --time-limit), it is
+    given up, with a note, once the deadline passes before it is done."""
     from .checkpoint import keep_export
     from .exports.onnx import build
+    from .exports.validate import KEPT, OutOfTime, check_deadline
 
     try:
-        sampler, scorer, _ = build(model, run / RUN_EXPORT, names=held_out or None, metadata={"run_weights_sha256": model.weights_sha256_})
+        check_deadline(deadline, "the export was built")
+        sampler, scorer, _ = build(model, run / RUN_EXPORT, names=held_out or None, metadata={"run_weights_sha256": model.weights_sha256_},
+                                   checks=KEPT, deadline=deadline)
         kept = keep_export(run, model.weights_sha256_, sampler, scorer)
+    except OutOfTime as err:  # a run without a kept export answers through torch
+        log(f"note: no ONNX export kept in the run ({err}); sample and score will use torch "
+            f"(`namegen export onnx {run}` keeps one)")
+        return
     except NamegenError as err:  # e.g. a third-party network the exporter cannot handle: the run works without it
         log(f"note: no ONNX export kept in the run ({err}); sample and score will use torch")
         return
@@ -186,6 +196,19 @@ DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([smh]?)")
 SECONDS_PER = {"": 1, "s": 1, "m": 60, "h": 3600}
 
 
+# --time-limit bounds the whole `fit`: training stops this much before the deadline, leaving the
+# time for what follows it (mixing in the n-gram, the test NLL, the save, the kept export and its
+# validation), which costs about the same whatever the limit: 0.3-11 s of one core for the
+# built-ins at their default sizes on names.txt. A share of the limit, so short limits still train.
+TAIL_SHARE, TAIL_MAX = 0.25, 30.0
+
+
+def training_seconds(limit: float, deadline: float) -> float:
+    """What training gets of a `limit` (seconds) that ends at `deadline` (time.monotonic()):
+    the time left, less the reserve for what follows training; at least a moment (one step)."""
+    return max(1e-3, round(deadline - time.monotonic() - min(TAIL_SHARE * limit, TAIL_MAX), 3))
+
+
 def parse_duration(text: str) -> float:
     """Seconds from '90s', '10m', '1.5h' or plain seconds ('600')."""
     match = DURATION.fullmatch(text.strip().lower())
@@ -215,7 +238,8 @@ def fit_command(
     param: Annotated[list[str], typer.Option("--param", "-P", metavar="KEY=VALUE", help="A hyper-parameter, repeatable (e.g. -P l2=0.05); see the README for each plugin's.")] = [],  # noqa: B006
     time_limit: Annotated[Optional[str], typer.Option(
         "--time-limit", metavar="DURATION", show_default=False,
-        help="Stop training after this long (90s, 10m, 1.5h; a plain number is seconds) and keep the best model so far. "
+        help="Bound the whole command to this long (90s, 10m, 1.5h; a plain number is seconds): training stops early enough "
+             "for the mixing, the save and the kept ONNX export to fit, and keeps the best model so far. "
              "For plugins trained by the shared gradient trainer, and linear; counts and ngram count in well under a second and ignore it.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Write into --out even if it is a non-empty folder that holds no namegen run.")] = False,
     plugins_dir: PluginsDir = None,
@@ -223,15 +247,18 @@ def fit_command(
     """Fit a model and save it as a run folder. Ctrl-C stops training and saves the best model so far (exit code 130)."""
     from .checkpoint import check_writable_run_folder
 
+    started = time.monotonic()
     if plugins_dir:
         registry.load_plugins_dir(plugins_dir)
     params = _params(param)
+    seconds = deadline = None
     if time_limit is not None:
         seconds = parse_duration(time_limit)
         if "time_limit" in params:
             raise NamegenError("give the time limit once: --time-limit or -P time_limit, not both")
         if hasattr(registry.get(plugin).Config, "time_limit"):  # a TrainConfig: the shared trainer's
-            params["time_limit"] = seconds
+            params["time_limit"] = seconds  # checked here; set to training's share just before training
+            deadline = started + seconds
     model = registry.create(plugin, **params)
     out = out or Path("runs") / plugin
     check_writable_run_folder(out, force)  # before training: a fit must not end in a refusal to save
@@ -250,6 +277,8 @@ def fit_command(
     with warnings.catch_warnings():  # a warning before training (e.g. no ONNX export possible) shows as it comes
         warnings.simplefilter("always", NamegenWarning)
         warnings.showwarning = lambda message, *args, **kwargs: log(f"warning: {message}")
+        if deadline is not None:  # the run records this share as its time_limit: what training had
+            model.config.time_limit = training_seconds(seconds, deadline)
         model.fit(split.train, split.val, progress=True)
     model.training_.update({  # absolute paths: `evaluate` may run from another folder
         "data": datasets.recorded_path(data), "data_sha256": datasets.fingerprint(data), "split_seed": seed, "lowercase": lowercase,
@@ -262,7 +291,7 @@ def fit_command(
             model.training_["test_names_excluded"] = excluded
     model.save(out, force=force)
     if model.training_.get("stopped") != "interrupted":
-        _keep_export(model, out, split.test)
+        _keep_export(model, out, split.test, deadline)
     if model.training_.get("stopped") == "interrupted":
         raise Interrupted(f"interrupted: saved the best model so far (step {model.training_['best_step']}, "
                           f"val NLL {model.training_['best_nll']:.4f}) to {out}")
@@ -544,7 +573,8 @@ def zoo_command(
                                                    help="Plugins to fit, comma-separated. [default: every registered plugin]")] = None,
     time_limit: Annotated[Optional[str], typer.Option(
         "--time-limit", metavar="DURATION", show_default=False,
-        help="Stop each fit by the shared gradient trainer after this long (90s, 10m, 1.5h; a plain number is seconds).")] = None,
+        help="Bound each fit by the shared gradient trainer (and linear) to this long, as `fit --time-limit` does "
+             "(90s, 10m, 1.5h; a plain number is seconds).")] = None,
     out: Annotated[Path, typer.Option(help="Folder for runs/PLUGIN/, exports/PLUGIN.onnx, leaderboard.md and leaderboard.csv.")] = Path("zoo"),
     seed: Annotated[int, typer.Option(help="Seed of the 80/10/10 split (42: the tutorial's split).")] = 42,
     quick: Annotated[bool, typer.Option("--quick", help="test-sized hyper-parameters: for smoke tests.")] = False,

@@ -25,7 +25,7 @@ import torch
 from .errors import NamegenError
 from .kneser_ney import NgramNetwork, check_stored_order, count, take_stored_rows
 from .sampling import has_step_form
-from .train import Examples, sequence_logits
+from .train import Examples, pair_logits, sequence_logits
 
 # (a, b) without validation names to fit them on (on the training names the n-gram is
 # overconfident): the geometric mean; names.txt's val names give about (0.57, 0.42).
@@ -108,11 +108,7 @@ def fit_mixture(mixture: NgramMixture, train: Examples, val: Examples | None) ->
         mixture.refresh()
     fitted_on = "none (default weights)"
     if val is not None and len(val.targets):
-        def outputs(net: torch.nn.Module, batch: int = 65536) -> torch.Tensor:
-            contexts = val.contexts[:, -net.block_size :]
-            return torch.cat([net(contexts[i : i + batch]).double() for i in range(0, len(contexts), batch)])
-
-        mixture.weights.copy_(fit_weights(outputs(network), outputs(ngram), val.targets))
+        mixture.weights.copy_(fit_weights(pair_logits(network, val).double(), pair_logits(ngram, val).double(), val.targets))
         fitted_on = "validation names"
     a, b = mixture.weights.tolist()
     return {"ngram_mix": {"order": ngram.order, "network_weight": round(a, 6), "ngram_weight": round(b, 6),

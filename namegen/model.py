@@ -3,7 +3,7 @@ does the rest (fit, scoring, sampling, save/load) once for all of them.
 
 A network maps contexts int64 [B, block_size] (the previous tokens, left-padded with the
 boundary token 0) to float32 logits [B, V] of the next token, and has an int `block_size`; it
-may also have `forward_sequence`, a faster way to train on whole names (namegen.train.sequence_logits).
+may also have `forward_sequence`, a faster way to train on and score whole names (namegen.train.sequence_logits).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from . import mixture, sampling
 from .data import check_name_characters, check_names, examples
 from .errors import NamegenError, NamegenWarning, warn_short
 from .train import (MAX_ACTIVATION_BYTES, MAX_CONTEXT_BYTES, MAX_PARAMETERS, MAX_SEED, Examples, TooLarge,
-                    activation_bytes, fit_gradient, mean_nll, size_guard)
+                    activation_bytes, fit_gradient, mean_nll, pair_logits, size_guard)
 from .vocab import Vocab
 
 MIN_MAX_LEN = 16  # the default sampling cap is twice the longest training name, and at least this
@@ -269,8 +269,11 @@ class NameModel:
         except NamegenError as err:
             raise NamegenError(f"{err}; give unseen_floor (--unseen-floor) to score it anyway") from None
         unseen = data.targets < 0
-        log_probs = self.token_log_probs(data.contexts.clamp(min=0))
-        picked = log_probs.gather(1, data.targets.clamp(min=0)[:, None])[:, 0].double()
+        if not len(names):
+            return np.zeros(0)
+        known = Examples(data.contexts.clamp(min=0), data.targets.clamp(min=0), data.owners)
+        log_probs = F.log_softmax(pair_logits(self.network_, known), dim=-1)
+        picked = log_probs.gather(1, known.targets[:, None])[:, 0].double()
         if unseen_floor is not None:
             picked[unseen] = math.log(unseen_floor)
         return np.bincount(owners, weights=picked.numpy(), minlength=len(names)).astype(np.float64)

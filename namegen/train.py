@@ -186,6 +186,29 @@ def mean_nll(network, data: Examples, batch: int = 65536) -> float:
     return total / max(1, len(data.targets))
 
 
+@torch.no_grad()
+def pair_logits(network: torch.nn.Module, data: Examples, batch: int = 65536) -> torch.Tensor:
+    """The network's logits for every (context, next) pair of `data` (targets >= 0; contexts may
+    be wider than the network reads), in their order: float [N, V] on the CPU. A network with
+    `forward_sequence` reads each name once, as the trainer does, instead of one window per pair:
+    equal within float32 rounding, and 13-20x faster for the transformer on names.txt."""
+    device = network_device(network)
+    if not uses_sequences(network, data):
+        contexts = data.contexts[:, data.contexts.shape[1] - network.block_size :]
+        return torch.cat([network(contexts[i : i + batch].to(device)).cpu() for i in range(0, len(contexts), batch)])
+    names = NameRows(data, network.block_size)
+    starts = torch.cumsum(names.counts, 0) - names.counts  # each name's first pair
+    out = None
+    for rows in names.counts.argsort(stable=True).split(max(1, batch // names.targets.shape[1])):  # like lengths: less padding
+        streams, targets = names.batch(rows)
+        logits = sequence_logits(network, streams.to(device)).cpu()
+        real = targets >= 0
+        if out is None:
+            out = logits.new_empty(len(data.targets), logits.shape[-1])
+        out[(starts[rows, None] + torch.arange(targets.shape[1]))[real]] = logits[real]
+    return out
+
+
 class TooLarge(Exception):
     """Raised inside a network's construction by `size_guard` (namegen.model turns it into a NamegenError)."""
 

@@ -500,7 +500,8 @@ def test_cli_time_limit_stops_the_fit(cli_runs):
     assert result.returncode == 0, result.stderr
     assert "time limit reached at step" in result.stderr
     config = json.loads((root / "limited" / "config.json").read_text())
-    assert config["hyperparams"]["time_limit"] == 2.0 and config["training"]["stopped"] == "time limit"
+    # the command's 2 s, less the reserve for what follows training (a quarter) and the start-up: what training had
+    assert 0 < config["hyperparams"]["time_limit"] <= 1.5 and config["training"]["stopped"] == "time limit"
     assert namegen.load(root / "limited").sample(3, seed=1)
 
 

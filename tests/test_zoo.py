@@ -81,7 +81,7 @@ def test_the_run_is_the_plugins_quick_fit_with_the_time_limit(zoo, plugin):
     for key, value in namegen.registry.get(plugin).test_hyperparams.items():
         assert model.hyperparams[key] == value
     if "time_limit" in model.hyperparams:  # trained by the shared trainer: --time-limit passed through
-        assert model.hyperparams["time_limit"] == 600
+        assert 500 < model.hyperparams["time_limit"] <= 600 - 30  # what training had: 10m less the reserve and the start-up
     # Each fit ran in a process of its own: Python and torch alone take over 50 MB.
     assert 50 < float(row["peak_memory_mb"]) < 16_000
 

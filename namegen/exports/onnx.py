@@ -38,7 +38,7 @@ from .graph import OPSET, set_metadata
 from .network import export_network
 from .sampler import build_sampler
 from .scorer import build_scorer
-from .validate import Validation, validate
+from .validate import FULL, Checks, Validation, check_deadline, validate
 
 
 @dataclass(frozen=True)
@@ -73,17 +73,21 @@ def export(model, path: str | Path, names: list[str] | None = None, training_nam
 
 
 def build(model, path: str | Path, names: list[str] | None = None, training_names: bool = True,
-          metadata: dict[str, str] | None = None) -> tuple[bytes, bytes, Validation]:
+          metadata: dict[str, str] | None = None, checks: Checks = FULL, deadline: float | None = None) -> tuple[bytes, bytes, Validation]:
     """What `export` writes, validated, without writing it: the sampler's and scorer's bytes
-    (`path` names them in messages) and the validation they passed."""
+    (`path` names them in messages) and the validation they passed. `checks`: how many names the
+    validation checks; `deadline` (time.monotonic()): raise OutOfTime between steps once it has passed."""
     path = Path(path)
     export_id = uuid.uuid4().hex
     carried = model.training_names_ if training_names else None
     sampler = build_sampler(model, export_network(model, float64=True), training_names=carried)
+    check_deadline(deadline, "the export was built")
     scorer = build_scorer(model, export_network(model))
     for proto in (sampler, scorer):
         set_metadata(proto, export_id=export_id, **(metadata or {}))
-    validation = validate(model, ExportedModel(path, sampler_bytes=sampler.SerializeToString(), scorer_bytes=scorer.SerializeToString()), names)
+    check_deadline(deadline, "the export was validated")
+    validation = validate(model, ExportedModel(path, sampler_bytes=sampler.SerializeToString(), scorer_bytes=scorer.SerializeToString()),
+                         names, checks, deadline)
     for proto in (sampler, scorer):
         set_metadata(proto, validation=validation.as_metadata())
     return sampler.SerializeToString(), scorer.SerializeToString(), validation

@@ -7,12 +7,17 @@ it built run in onnxruntime and are compared with the torch model they came from
   `NameModel.sample`, exactly.
 
 The CLI, `export()` and the tests share this one validator; the figures reached go into the
-export's metadata (`validation`) and into the CLI's report.
+export's metadata (`validation`) and into the CLI's report. How many names it checks is a
+`Checks`: FULL for `export()` and `namegen export onnx`, KEPT for the export that `fit` keeps in
+its run, which must cost seconds, not minutes (the torch sampler is most of it: FULL took up to
+5 s of one core on names.txt, cnn, and several times that on a busy machine; KEPT 1.5 s). A wrong
+export differs within its first names.
 """
 
 from __future__ import annotations
 
 import json
+import time
 import warnings
 from dataclasses import asdict, dataclass
 
@@ -26,6 +31,30 @@ SAMPLER_COUNT = 1000  # names per sampler check
 CONSTRAINED_COUNT, CONSTRAINED_SEED = 300, 3  # and one check of rule 2: prefix, min_len, distinct (and novel)
 SCORED_NAMES = 200  # held-out names the scorer is checked on, at most
 SAMPLED_NAMES_SEED = 987_654_321  # names to score when no held-out names are given
+
+
+@dataclass(frozen=True)
+class Checks:
+    """How many names a validation checks: per sampler run (each of SAMPLER_RUNS), in the
+    constrained call, and scored (at most)."""
+
+    sampler_count: int
+    constrained_count: int
+    scored_names: int
+
+
+FULL = Checks(SAMPLER_COUNT, CONSTRAINED_COUNT, SCORED_NAMES)
+KEPT = Checks(200, 100, SCORED_NAMES)  # the export `fit` keeps: the same runs and calls, fewer names
+
+
+class OutOfTime(NamegenError):
+    """The deadline given to a validation (or to the build around it) passed before it ended."""
+
+
+def check_deadline(deadline: float | None, what: str) -> None:
+    """Raise OutOfTime when `deadline` (a time.monotonic() value) has passed, before `what`."""
+    if deadline is not None and time.monotonic() >= deadline:
+        raise OutOfTime(f"the time limit ran out before {what}")
 
 
 @dataclass(frozen=True)
@@ -48,27 +77,30 @@ class Validation:
         return json.dumps(asdict(self))
 
 
-def validate(model, exported, names: list[str] | None = None) -> Validation:
+def validate(model, exported, names: list[str] | None = None, checks: Checks = FULL, deadline: float | None = None) -> Validation:
     """Compare `exported` (a namegen.runtime.ExportedModel of the sampler and scorer built from
     `model`) with `model`; raise NamegenError if they disagree. `names`: held-out names to score
-    (those the vocabulary covers are used, up to SCORED_NAMES); by default names the model samples."""
-    scored = [name for name in (names or []) if model.vocab_.covers(name)][:SCORED_NAMES]
+    (those the vocabulary covers are used, up to `checks.scored_names`); by default names the
+    model samples. `deadline` (time.monotonic()): raise OutOfTime between checks once it has passed."""
+    scored = [name for name in (names or []) if model.vocab_.covers(name)][: checks.scored_names]
     if not scored:
-        scored = model.sample(SCORED_NAMES, seed=SAMPLED_NAMES_SEED)
+        scored = model.sample(checks.scored_names, seed=SAMPLED_NAMES_SEED)
     reference = model.log_likelihood(scored)
     difference = float(np.max(np.abs(exported.log_likelihood(scored).astype(np.float64) - reference)))
     equal = total = 0
     for seed, temperature in SAMPLER_RUNS:
-        expected = model.sample(SAMPLER_COUNT, seed=seed, temperature=temperature)
-        got = exported.sample(SAMPLER_COUNT, seed=seed, temperature=temperature)
+        check_deadline(deadline, "the export was validated")
+        expected = model.sample(checks.sampler_count, seed=seed, temperature=temperature)
+        got = exported.sample(checks.sampler_count, seed=seed, temperature=temperature)
         equal += sum(a == b for a, b in zip(expected, got))
         total += len(expected)
+    check_deadline(deadline, "the export was validated")
     constraints = {"prefix": model.vocab_.chars[1], "min_len": 3, "distinct": True,
                    **({"novel": True} if exported.training_names else {})}
-    with warnings.catch_warnings():  # a small vocabulary may not give CONSTRAINED_COUNT distinct names: fewer is fine
+    with warnings.catch_warnings():  # a small vocabulary may not give the count of distinct names asked for: fewer is fine
         warnings.simplefilter("ignore", NamegenWarning)
-        expected = model.sample(CONSTRAINED_COUNT, seed=CONSTRAINED_SEED, **constraints)
-        got = exported.sample(CONSTRAINED_COUNT, seed=CONSTRAINED_SEED, **constraints)
+        expected = model.sample(checks.constrained_count, seed=CONSTRAINED_SEED, **constraints)
+        got = exported.sample(checks.constrained_count, seed=CONSTRAINED_SEED, **constraints)
     equal += sum(a == b for a, b in zip(expected, got)) if len(expected) == len(got) else 0
     total += len(expected)
     result = Validation(difference if np.isfinite(difference) else float("inf"), SCORER_TOLERANCE, len(scored), equal, total)

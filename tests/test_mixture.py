@@ -14,6 +14,7 @@ import torch
 import namegen
 from namegen import mixture, sampling
 from namegen.errors import NamegenError
+from namegen.kneser_ney import NgramNetwork
 from namegen.testing import step_identity_error
 
 SMALL_MLP = {"block_size": 3, "steps": 200, "eval_every": 100, "hidden": 16, "embed": 4}
@@ -146,8 +147,10 @@ def test_the_transition_table_moves_to_the_row_the_trie_walk_finds(order, bundle
     """Carrying the row from position to position (the mixture's step form) reads what `forward`
     reads on every window: names drawn from the data and random strings, with their ends."""
     model = namegen.create("ngram", order=order).fit(bundled_names[::5])
-    network, V = model.network_, len(model.vocab_)
-    transitions = network.transitions()
+    V = len(model.vocab_)
+    network = NgramNetwork(V, order, steps=True)
+    network.load_state_dict(model.network_.state_dict())  # rebuilds the tables, the transitions with them
+    transitions = network.transitions
     assert transitions.shape == (len(network.log_probs), V)
     generator = torch.Generator().manual_seed(1)
     names = [model.vocab_.encode(n) for n in bundled_names[1::97][:150]]

@@ -16,7 +16,8 @@ nothing before it, so it keeps its raw count at every order.
 The network is sparse: only contexts seen in training have a row (for order 6 on the 25,626
 training names of names.txt, 59K rows, not 27**5 = 14M), kept in a trie, and a context reads
 the row of its longest suffix that has one, which is exactly the model's back-off for an unseen
-context. So any order exports: the ONNX sampler tabulates the network when V**(order - 1) <=
+context. It stores less still, as ARPA files do: the n-grams seen (118K there) and a back-off
+weight per context, log values in one byte each (`NgramNetwork`). So any order exports: the ONNX sampler tabulates the network when V**(order - 1) <=
 65,536 and runs it in its loop otherwise, as for any plugin.
 """
 
@@ -234,8 +235,10 @@ class NgramNetwork(torch.nn.Module):
     def tables(self, with_transitions: bool = False):
         """log_probs float32 [rows, V] (rows level by level, row 0 the empty context), the trie
         int64 [rows below the longest contexts, V] (trie[r, t]: the row of t + context(r), or -1;
-        None for order 1) and, if asked, the transitions int64 [rows, V] (see `transitions`),
-        from the compact tensors. Float32 additions only, so every runtime gets the same bits."""
+        None for order 1) and, if asked, the transitions int64 [rows, V]: the row that context(r)
+        followed by t reads, so that a step form carrying the row of its history moves on by one
+        lookup, not a trie walk. From the compact tensors; float32 additions only, so every
+        runtime gets the same bits."""
         V, sizes = self.vocab_size, self.level_sizes()
         anchor = self.value0  # never empty: the empty context's row
         firsts = [sum(sizes[:k]) for k in range(self.order)]

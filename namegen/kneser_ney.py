@@ -75,9 +75,9 @@ def adjusted_counts(contexts: np.ndarray, targets: np.ndarray, vocab_size: int, 
 
 def kneser_ney(contexts: np.ndarray, targets: np.ndarray, vocab_size: int, order: int):
     """The model of the (context, next) pairs, level by level (context length k = 0 .. order - 1),
-    as an ARPA file holds it: per level, its contexts (rows, sorted by their base-V number) with
-    `parent` (the row one level down of the context without its oldest token), `oldest` (that
-    token), `backoff` (log of the weight of the parent's distribution in this row's) and `count`
+    as an ARPA file holds it: per level, its contexts (rows, sorted by their base-V number, so by
+    their oldest token first) with `parent` (the row one level down of the context without its
+    oldest token), `oldest` (how many rows each token is the oldest of: V numbers), `backoff` (log of the weight of the parent's distribution in this row's) and `count`
     (how many tokens were seen after it), and its seen n-grams, grouped by row, with `token` and
     `value` (log p). Every other log p(t | row) is backoff(row) + log p(t | parent); the empty
     context's row lists every token. Returns the levels and the discounts D1, D2, D3+
@@ -102,7 +102,7 @@ def kneser_ney(contexts: np.ndarray, targets: np.ndarray, vocab_size: int, order
         if k == 0:  # the empty context: every token, so that the tables' width is the vocabulary's
             row_of, grams, counts = np.zeros(V, np.int64), np.arange(V), np.zeros(V)
         levels.append({  # grams come sorted by number: by row, then token
-            "parent": parent, "oldest": numbers // V ** (k - 1) if k >= 1 else np.zeros(len(numbers), np.int64),
+            "parent": parent, "oldest": np.bincount(numbers // V ** (k - 1), minlength=V) if k >= 1 else np.zeros(V, np.int64),
             "backoff": np.log(taken / total), "count": np.bincount(row_of, minlength=len(numbers)),
             "token": grams % V, "value": np.log(level_rows[row_of, grams % V])})
         discounts.append([round(d, 6) for d in level_discounts])
@@ -164,6 +164,11 @@ COMPACT = ("parent", "oldest", "backoff", "count", "token", "value")  # per leve
 CODEBOOKS = ("backoff_codebook", "value_codebook")  # float32 [order - 1 and order, CODES], where quantised
 
 
+def vocabulary_wide(name: str) -> bool:
+    """The compact buffers of V numbers whatever the data (their shape is the module's)."""
+    return name == "value0" or name.startswith("oldest")
+
+
 def compact_names(order: int) -> list[str]:
     """The compact buffers of an n-gram of `order`: the empty context's row, then each level's."""
     return ["value0"] + [f"{kind}{k}" for k in range(1, order) for kind in COMPACT]
@@ -174,8 +179,9 @@ class NgramNetwork(torch.nn.Module):
     found by walking the trie from the empty context, one older token at a time.
 
     Stored (the state_dict): `kneser_ney`'s levels, compact: `value0`, the empty context's V
-    log-probabilities, then per level k >= 1 `parent<k>`, `oldest<k>`, `count<k>` and `token<k>`
-    in the narrowest integer type, and `backoff<k>` and `value<k>`; log values are uint8 codes
+    log-probabilities, then per level k >= 1 `parent<k>`, `oldest<k>` (V numbers: rows come
+    sorted by their oldest token), `count<k>` and `token<k>` in the narrowest integer type, and
+    `backoff<k>` and `value<k>`; log values are uint8 codes
     into `backoff_codebook[k]`, `value_codebook[k]` (float32 where not quantised). The dense tables the network reads, `log_probs` float32
     [rows, V] and `trie` (and with `steps`, `transitions`), are rebuilt from them at fit and load,
     not stored. The rebuild adds float32s and nothing else (no exp or log, whose results differ
@@ -190,7 +196,7 @@ class NgramNetwork(torch.nn.Module):
         self.block_size = max(order - 1, 1)  # order 1 ignores its context, but every network reads one token
         self.dense = False  # a checkpoint of format 2 stores the dense tables themselves (loaded as they are)
         for name in compact_names(order):  # sized at fit (no rows but the empty context until then)
-            self.register_buffer(name, torch.zeros(vocab_size if name == "value0" else 0, dtype=torch.uint8))
+            self.register_buffer(name, torch.zeros(vocab_size if vocabulary_wide(name) else 0, dtype=torch.uint8))
         self.register_buffer("value_codebook", torch.zeros(order, CODES))  # dropped where not quantised
         if order > 1:  # back-off weights start at level 1 (and ONNX keeps no unused tensor)
             self.register_buffer("backoff_codebook", torch.zeros(order - 1, CODES))
@@ -265,17 +271,18 @@ class NgramNetwork(torch.nn.Module):
         rows = sum(sizes)
         links = rows - len(tables[-1]) if len(tables) == self.order else rows  # the longest contexts have no children
         trie = filled(anchor.long(), -1, links * V)
+        oldest = [None] + [self.oldest_tokens(k) for k in range(1, len(tables))]
         for k in range(1, len(tables)):
-            entry = (parents[k] + firsts[k - 1]) * V + widened(getattr(self, f"oldest{k}"))
+            entry = (parents[k] + firsts[k - 1]) * V + oldest[k]
             trie = trie.scatter(0, entry, counting(anchor, sizes[k], firsts[k]))
         if not with_transitions:
             return log_probs, trie.reshape(links, V), None
         # Each row's context minus its newest token (`prefix`, a row: a seen context's prefixes
         # are seen) and that newest token, level by level from the trie; then `forward[p, t]`
         # is the row of context(p) + t where that was seen.
-        prefix, newest = [None, filled(anchor.long(), 0, sizes[1])], [None, widened(self.oldest1)]
+        prefix, newest = [None, filled(anchor.long(), 0, sizes[1])], [None, oldest[1]]
         for k in range(2, len(tables)):
-            prefix.append(trie.index_select(0, prefix[k - 1].index_select(0, parents[k]) * V + widened(getattr(self, f"oldest{k}"))))
+            prefix.append(trie.index_select(0, prefix[k - 1].index_select(0, parents[k]) * V + oldest[k]))
             newest.append(newest[k - 1].index_select(0, parents[k]))
         forward = filled(anchor.long(), -1, rows * V).scatter(0, torch.cat(prefix[1:]) * V + torch.cat(newest[1:]), counting(anchor, rows - 1, 1))
         forward = forward.reshape(rows, V)
@@ -286,6 +293,11 @@ class NgramNetwork(torch.nn.Module):
             level = forward[firsts[k] : firsts[k] + sizes[k]]
             steps.append(torch.where(level >= 0, level, steps[k - 1].index_select(0, parents[k])))
         return log_probs, trie.reshape(links, V), torch.cat(steps)
+
+    def oldest_tokens(self, k: int) -> torch.Tensor:
+        """The oldest token of each row of level k: how many tokens' groups of rows end at or before it."""
+        ends = widened(getattr(self, f"oldest{k}")).cumsum(0)
+        return (counting(self.value0, len(getattr(self, f"count{k}")))[:, None] >= ends[None, :]).long().sum(1)
 
     @torch.no_grad()
     def rebuild(self) -> None:
@@ -424,9 +436,10 @@ def check_compact(state_dict: dict, prefix: str, order: int, field: str, vocab_s
         row = torch.repeat_interleave(torch.arange(rows), count)
         if bool(((row * vocab_size + token).diff() <= 0).any()):
             raise damaged(f"level {k} holds an n-gram twice")
-        parent, oldest = tensors["parent", k], tensors["oldest", k]
-        if len(parent) != rows or len(oldest) != rows or bool((parent >= above).any()) or bool((oldest >= vocab_size).any()):
+        parent, groups = tensors["parent", k], tensors["oldest", k]
+        if len(parent) != rows or int(groups.sum()) != rows or bool((parent >= above).any()):
             raise damaged(f"level {k}'s parents")
+        oldest = torch.repeat_interleave(torch.arange(len(groups)), groups)
         if bool(((oldest * above + parent).diff() <= 0).any()):
             raise damaged(f"level {k} holds a context twice")
         above = rows
@@ -438,8 +451,8 @@ def take_stored_layout(module: torch.nn.Module, state_dict: dict, prefix: str) -
     for name, buffer in list(module._buffers.items()):
         stored = state_dict.get(prefix + name)
         if buffer is not None and stored is not None and name not in module._non_persistent_buffers_set and stored.dim() == 1:
-            # the empty context's row keeps the module's width: a checkpoint for another vocabulary fails to load
-            setattr(module, name, torch.empty(buffer.shape if name == "value0" else stored.shape, dtype=stored.dtype))
+            # V-wide tensors keep the module's width: a checkpoint for another vocabulary fails to load
+            setattr(module, name, torch.empty(buffer.shape if vocabulary_wide(name) else stored.shape, dtype=stored.dtype))
 
 
 def check_order(vocab_size: int, order: int) -> None:

@@ -123,11 +123,10 @@ def quantise(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         codebook[: len(distinct)] = distinct
         return inverse.astype(np.uint8), codebook
     order = np.argsort(values, kind="stable")
-    bins = np.array_split(order, CODES)
+    sizes = np.full(CODES, len(values) // CODES) + (np.arange(CODES) < len(values) % CODES)  # np.array_split's bins
     codes = np.empty(len(values), np.uint8)
-    for code, members in enumerate(bins):
-        codes[members] = code
-        codebook[code] = values[members].mean()
+    codes[order] = np.repeat(np.arange(CODES), sizes)
+    codebook[:] = np.add.reduceat(values[order], np.cumsum(sizes) - sizes) / sizes
     return codes, codebook
 
 

@@ -301,7 +301,12 @@ class NgramNetwork(torch.nn.Module):
     @torch.no_grad()
     def rebuild(self) -> None:
         """The dense tables from the compact tensors, after a fit or a load."""
-        log_probs, trie, transitions = self.tables(with_transitions=self.steps)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # memory-bound ops of a few MB: on a busy 2-core machine a second thread made it 3x slower
+        try:
+            log_probs, trie, transitions = self.tables(with_transitions=self.steps)
+        finally:
+            torch.set_num_threads(threads)
         self.log_probs = log_probs
         if trie is not None:
             self.trie = trie.int()

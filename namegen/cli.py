@@ -292,9 +292,12 @@ def sample_command(
 
     from .errors import NamegenWarning
 
+    from .sampling import MAX_COUNT, check_count
+
     own, why = _run_export(run)
     model = own.model if own else _load(run, plugins_dir)  # the same names either way (the export validated itself)
     _note_unused(run, why)
+    check_count(n, getattr(model, "max_count", MAX_COUNT), name="-n/--count")  # the model's message would name its `n`
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", NamegenWarning)
         names = model.sample(n, seed=seed, temperature=temperature, max_len=max_len, prefix=prefix, suffix=suffix,

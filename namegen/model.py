@@ -304,7 +304,7 @@ class NameModel:
                                           prefix=prefix, max_len=max_len, **constraints)
         network = self._sampling_network(network)
         if not rule.rejects:  # every candidate passes: candidate i is name i, up to the budget
-            count = min(n, rule.budget(n))
+            count = min(n, rule.budget(n, sampling.candidate_cost(network, rule.max_len)))
             return sampling.sample_tokens(network, count, seed, temperature, rule.max_len, rule.prefix, rule.min_len).numpy()
         return sampling.sample_constrained(network, n, seed, temperature, rule).numpy()
 

@@ -81,6 +81,10 @@ class ExportedModel:
     def __init__(self, path: str | Path, threads: int = 1, sampler_bytes: bytes | None = None, scorer_bytes: bytes | None = None):
         """The export at `path`; with `sampler_bytes` and `scorer_bytes`, the export about to be
         written there (namegen.exports.validate runs it before anything is written)."""
+        # onnxruntime takes a C int, and a negative one silently; a bool is an int to Python but never meant as a count
+        if not isinstance(threads, (int, np.integer)) or isinstance(threads, bool) or not 0 <= threads < 1 << 31:
+            raise NamegenError(f"threads must be an integer from 0 (onnxruntime's default) to {(1 << 31) - 1:,}, got {threads!r}")
+        threads = int(threads)
         self.path, self.threads, self._scorer_bytes = Path(path), threads, scorer_bytes
         self.session, self.metadata = _session(self.path, SAMPLER_FORMAT, threads, sampler_bytes)
         self.vocab = _metadata_vocab(self.path, self.metadata)

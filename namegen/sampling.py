@@ -23,6 +23,7 @@ and bump SAMPLING_RULE_VERSION.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -42,7 +43,13 @@ SHIFTS = (1 << 16, 1 << 15, 1 << 16)  # x // SHIFT is a right shift for x >= 0
 MAX_COUNT = 1_000_000  # most names in one call, for the ONNX sampler too: [count, max_len] int64 must fit
 MAX_LEN = 10_000  # the longest name a sampler may draw (twice data.MAX_NAME_LEN)
 MAX_CELLS = 1 << 26  # count * max_len at most: the [count, max_len] int64 tokens stay within 512 MiB
-MAX_CANDIDATES = 100_000_000  # rule 2: candidates one call may draw at most
+MAX_CANDIDATES = 1_000_000  # rule 2: candidates one call may draw at most
+# Rule 2 draws candidates whose candidate_cost adds up to at most this (unless count alone is more):
+# a bound on a call's work that holds for wide networks too (2**22 tokens for small ones).
+MAX_CANDIDATE_WORK, MIN_TOKEN_COST = 1 << 37, 1 << 15
+MAX_BATCH = 1 << 20  # rows of one candidate batch at most: per-row costs (strings, hashes) dominate short names; >= MAX_COUNT
+MIN_TEMPERATURE = float(np.float32(2.0**-149))  # float32's smallest positive (a subnormal) and largest: what
+MAX_TEMPERATURE = float(np.finfo(np.float32).max)  # check_temperature accepts, and so what the graph clamps into
 CANDIDATES_PER_NAME, MIN_CANDIDATES = 100, 10_000  # rule 2's default budget: max(MIN, PER_NAME * count)
 
 
@@ -75,13 +82,17 @@ def uniforms(keys, step: int):
 
 
 def check_temperature(temperature: float) -> float:
-    """The temperature as the float32 the ONNX graph receives; it must be positive and finite."""
+    """The temperature as the float32 the ONNX graph receives: a number whose float32 is positive
+    and finite, so from MIN_TEMPERATURE to MAX_TEMPERATURE."""
+    if not isinstance(temperature, numbers.Real) or isinstance(temperature, (bool, np.bool_)):
+        raise NamegenError(f"temperature must be a number, got {temperature!r} (a {type(temperature).__name__})")
     try:
-        t32 = float(np.float32(temperature))
-    except (TypeError, ValueError):
+        with np.errstate(over="ignore"):  # beyond float32's range: inf, refused below
+            t32 = float(np.float32(temperature))
+    except (TypeError, ValueError, OverflowError):
         t32 = float("nan")
     if not (t32 > 0 and np.isfinite(t32)):
-        raise NamegenError(f"temperature must be a positive number, got {temperature}")
+        raise NamegenError(f"temperature must be a positive number at most {MAX_TEMPERATURE!r} (float32's largest), got {temperature!r}")
     return t32
 
 
@@ -89,10 +100,10 @@ def _is_int(value) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
-def check_count(count: int, cap: int = MAX_COUNT) -> int:
-    """How many names to draw: an integer from 1 to `cap`."""
+def check_count(count: int, cap: int = MAX_COUNT, name: str = "n") -> int:
+    """How many names to draw: an integer from 1 to `cap`; `name` is the argument as the caller wrote it."""
     if not _is_int(count) or not 1 <= count <= cap:
-        raise NamegenError(f"number of names must be an integer from 1 to {cap:,}, got {count!r}")
+        raise NamegenError(f"{name} must be an integer from 1 to {cap:,}, got {count!r}")
     return int(count)
 
 
@@ -224,10 +235,15 @@ class Constraints:
         """Whether any candidate can be rejected (otherwise candidate i is name i)."""
         return bool(self.suffix or self.contains or self.novel is not None or self.distinct)
 
-    def budget(self, count: int) -> int:
+    def budget(self, count: int, cost: int) -> int:
+        """max_candidates, else count when nothing rejects, else max(MIN, PER_NAME * count); then
+        at most MAX_CANDIDATES and max(count, MAX_CANDIDATE_WORK // cost), `cost` the network's
+        `candidate_cost` at max_len (the graph's candidate_budget)."""
         if self.max_candidates is not None:
-            return self.max_candidates
-        return min(MAX_CANDIDATES, max(MIN_CANDIDATES, CANDIDATES_PER_NAME * count)) if self.rejects else count
+            budget = self.max_candidates
+        else:
+            budget = max(MIN_CANDIDATES, CANDIDATES_PER_NAME * count) if self.rejects else count
+        return min(budget, MAX_CANDIDATES, max(count, MAX_CANDIDATE_WORK // cost))
 
     def passes(self, name: tuple[int, ...]) -> bool:
         """Suffix, contains and novel: the tests of one candidate on its own."""
@@ -253,21 +269,33 @@ def next_batch_size(count: int, accepted: int, drawn: int, last: int) -> int:
     return max(MIN_BATCH, -(-(count - accepted) * drawn * 5 // (accepted * 4)))
 
 
+def candidate_cost(network, max_len: int) -> int:
+    """The work of drawing one candidate of up to `max_len` tokens, for rule 2's budget, counted
+    in passes over the network's parameters (at least MIN_TOKEN_COST of them): one a token; but
+    where the network has a step form, the tokens past block_size run on the whole window,
+    block_size passes each."""
+    passes = max(MIN_TOKEN_COST, sum(p.numel() for p in network.parameters()))
+    if not has_step_form(network):
+        return passes * max_len
+    window = network.block_size
+    return passes * (min(max_len, window) + max(0, max_len - window) * window)
+
+
 def batch_cap(max_len: int, contains: int = 0) -> int:
-    """The most candidates a batch may hold: its [batch, max_len] rows and its
+    """The most candidates a batch may hold: at most MAX_BATCH, and its [batch, max_len] rows and
     [batch, max_len, len(contains)] windows stay within MAX_CELLS."""
-    return max(1, MAX_CELLS // (max_len * (min(contains, MAX_LEN + 1) + 1)))
+    return min(MAX_BATCH, max(1, MAX_CELLS // (max_len * (min(contains, MAX_LEN + 1) + 1))))
 
 
 def sample_constrained(network, count: int, seed: int, temperature: float, rule: Constraints) -> torch.Tensor:
     """Token ids [found, max_len] of the names rule 2 gives: candidates 0, 1, 2, ... drawn by
     `sample_tokens` (prefix forced, min_len, max_len), of which the first `count` that pass
     (suffix, contains, novel; distinct: not equal to an earlier accepted name) are the answer,
-    among at most `rule.budget(count)` candidates; found < count when the budget ran out."""
+    among at most `rule.budget(count, candidate_cost(network, rule.max_len))` candidates; found < count when the budget ran out."""
     import torch
 
     accepted, seen = [], set()
-    budget, cap = rule.budget(count), batch_cap(rule.max_len, len(rule.contains))
+    budget, cap = rule.budget(count, candidate_cost(network, rule.max_len)), batch_cap(rule.max_len, len(rule.contains))
     start, size = 0, count
     while start < budget:
         size = max(1, min(size, budget - start, cap))

@@ -254,7 +254,7 @@ def test_error_non_utf8_data_file(world):
 
 @pytest.mark.parametrize("key", ["err_n_zero", "err_n_negative"])
 def test_error_bad_count(world, key):
-    one_line_error(world, key, "number of names")
+    one_line_error(world, key, "-n/--count must be an integer from 1")
 
 
 @pytest.mark.parametrize("key", ["err_temperature_zero", "err_temperature_negative"])

@@ -216,8 +216,8 @@ def test_export_without_training_names(fitted, tmp_path):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"n": 0}, "number of names must be an integer from 1"),
-    ({"n": sampling.MAX_COUNT + 1}, "number of names must be an integer from 1"),
+    ({"n": 0}, "^n must be an integer from 1 to 1,000,000, got 0$"),
+    ({"n": sampling.MAX_COUNT + 1}, "^n must be an integer from 1"),
     ({"temperature": 0.0}, "temperature must be a positive number"),
     ({"temperature": float("nan")}, "temperature must be a positive number"),
     ({"temperature": -1.0}, "temperature must be a positive number"),

@@ -238,8 +238,9 @@ def test_node_constraints_match_python_for_every_plugin(generate, onnx_export, p
     (["--prefix", "abc", "--max-len", "3"], "--max-len must be an integer from 4 (longer than the prefix) to 10,000"),
     (["--max-len", "10001"], "--max-len must be an integer from 1 (longer than the prefix) to 10,000"),
     (["--count", "1000000", "--max-len", "100"], "--max-len 100 is too long for 1,000,000 names in one call"),
-    (["--max-candidates", "0"], "--max-candidates must be an integer from 1 to 100,000,000"),
-    (["--max-candidates", "100000001"], "--max-candidates must be an integer from 1 to 100,000,000"),
+    (["--max-candidates", "0"], "--max-candidates must be an integer from 1 to 1,000,000"),
+    (["--max-candidates", "1000001"], "--max-candidates must be an integer from 1 to 1,000,000"),
+    (["--temperature", "3.5e38"], "--temperature must be a positive number at most 3.4028234663852886e+38 (float32's largest), got '3.5e38'"),
     (["--novel=1"], "--novel"),  # a flag takes no value
 ])
 def test_node_bad_constraints_exit_2(generate, model, args, message):
@@ -421,7 +422,7 @@ def test_web_warns_in_the_status_line_when_the_budget_runs_out(check, model):
     ({"min_len": 9, "max_len": 8}, [], "min_len must be an integer from 1 to max_len (8), got '9'"),
     ({"count": 2_000_000}, [], "count must be an integer from 1 to 1,000,000"),  # max_count, from the model's metadata
     ({"model": "nameless.onnx", "novel": 1}, [], "novel needs the training names, and"),
-    ({"count": 5}, ["fill:temperature=0", "generate"], "temperature must be a positive number, got '0'"),  # a bad form value
+    ({"count": 5}, ["fill:temperature=0", "generate"], "temperature must be a positive number at most 3.4028234663852886e+38 (float32's largest), got '0'"),  # a bad form value
 ])
 def test_web_shows_bad_constraint_values(served, check, nameless_export, query, options, message):
     served.files["/nameless.onnx"] = nameless_export

@@ -120,7 +120,7 @@ def test_bad_temperature_is_rejected(temperature, fitted):
 
 @pytest.mark.parametrize("n", [0, -1, -3, 1.5, True, sampling.MAX_COUNT + 1])
 def test_bad_count_is_rejected(n, fitted):
-    with pytest.raises(namegen.NamegenError, match="number of names"):
+    with pytest.raises(namegen.NamegenError, match="^n must be an integer from 1 to "):
         fitted("counts").sample(n)
 
 

@@ -18,7 +18,9 @@ export const BOUNDARY = '.';
 export const MAX_COUNT = 1_000_000; // namegen.sampling.MAX_COUNT: most names in one call
 export const MAX_LEN = 10_000; // namegen.sampling.MAX_LEN: the longest name a sampler may draw
 export const MAX_CELLS = 2 ** 26; // namegen.sampling.MAX_CELLS: count * max_len at most
-export const MAX_CANDIDATES = 100_000_000; // namegen.sampling.MAX_CANDIDATES
+export const MAX_CANDIDATES = 1_000_000; // namegen.sampling.MAX_CANDIDATES
+/** float32's largest value: the highest temperature (namegen.sampling.MAX_TEMPERATURE). */
+const MAX_TEMPERATURE = 3.4028234663852886e38;
 /** The defaults of `sample`, as the command line's. */
 export const DEFAULTS = Object.freeze({ count: 10, seed: 0, temperature: 1.0 });
 /** Rule 2's options, in the order Python checks them. */
@@ -303,7 +305,11 @@ export function checkSample(info, count, options, label = ownName) {
   if (seed === null) fail('seed', `must be an integer, got ${show(seedArg)}`);
   const temperatureArg = arg('temperature', DEFAULTS.temperature);
   const temperature = float32(temperatureArg);
-  if (!(temperature > 0) || !Number.isFinite(temperature)) fail('temperature', `must be a positive number, got ${show(temperatureArg)}`);
+  if (!(temperature > 0) || !Number.isFinite(temperature)) {
+    // A large temperature is a number, not a lost integer: show's 2**53 note would mislead.
+    const got = typeof temperatureArg === 'number' ? String(temperatureArg) : show(temperatureArg);
+    fail('temperature', `must be a positive number at most ${MAX_TEMPERATURE} (float32's largest), got ${got}`);
+  }
 
   const request = { count: Number(n), seed: BigInt.asUintN(62, /** @type {bigint} */ (seed)), temperature, constraints: null };
   const first = CONSTRAINTS.find((key) => args[key] !== undefined);

@@ -98,6 +98,9 @@ describe('sample\'s arguments', () => {
     assert.equal(checkSample(INFO, 3n, { seed: 2n ** 62n + 5n }).seed, 5n);
     assert.equal(checkSample(INFO, 3, { seed: '+7' }).seed, 7n);
     assert.equal(checkSample(INFO, 3, { temperature: 0.1 }).temperature, Math.fround(0.1));
+    // float32's extremes are accepted, as in Python: the graph clamps into exactly this range
+    assert.equal(checkSample(INFO, 3, { temperature: 3.4028234663852886e38 }).temperature, 3.4028234663852886e38);
+    assert.equal(checkSample(INFO, 3, { temperature: 2 ** -149 }).temperature, 2 ** -149);
   });
 
   test('constraints become token ids and the defaults of the rest', () => {
@@ -119,12 +122,14 @@ describe('sample\'s arguments', () => {
     [5, { seed: null }, 'seed', 'seed must be an integer, got null'],
     [5, { seed: 2 ** 60 }, 'seed', 'a number beyond 2**53, which has lost digits: pass a bigint or a string of digits'],
     [5, { seed: '1e3' }, 'seed', "seed must be an integer, got '1e3'"],
-    [5, { temperature: 0 }, 'temperature', 'temperature must be a positive number, got 0'],
-    [5, { temperature: 'nan' }, 'temperature', "temperature must be a positive number, got 'nan'"],
+    [5, { temperature: 0 }, 'temperature', "temperature must be a positive number at most 3.4028234663852886e+38 (float32's largest), got 0"],
+    [5, { temperature: 'nan' }, 'temperature', "got 'nan'"],
     [5, { temperature: -1 }, 'temperature', 'got -1'],
     [5, { temperature: 1e-50 }, 'temperature', 'got 1e-50'], // 0 as a float32, as Python says
     [5, { temperature: '1e39' }, 'temperature', "got '1e39'"], // infinite as a float32
     [5, { temperature: Infinity }, 'temperature', 'got Infinity'],
+    [5, { temperature: 3.5e38 }, 'temperature',  // infinite as a float32; a number, not an integer that lost digits
+      "temperature must be a positive number at most 3.4028234663852886e+38 (float32's largest), got 3.5e+38"],
     [5, { prefix: 'é' }, 'prefix', "prefix 'é' cannot be drawn: character 'é' in 'é' is not in the model's vocabulary ('abcm')"],
     [5, { prefix: 'm.a' }, 'prefix', "prefix 'm.a' cannot be drawn: character '.'"], // the boundary is never part of a name
     [5, { suffix: 5 }, 'suffix', 'suffix must be a string, got 5'],
@@ -135,8 +140,8 @@ describe('sample\'s arguments', () => {
     [5, { prefix: 'abc', maxLen: 3 }, 'maxLen', 'maxLen must be an integer from 4 (longer than the prefix) to 10,000, got 3'],
     [5, { maxLen: 10_001 }, 'maxLen', 'maxLen must be an integer from 1 (longer than the prefix) to 10,000, got 10001'],
     [1_000_000, { maxLen: 100 }, 'maxLen', `maxLen 100 is too long for 1,000,000 names in one call (count x maxLen at most ${MAX_CELLS.toLocaleString('en-US')})`],
-    [5, { maxCandidates: 0 }, 'maxCandidates', 'maxCandidates must be an integer from 1 to 100,000,000, got 0'],
-    [5, { maxCandidates: 100_000_001 }, 'maxCandidates', 'got 100000001'],
+    [5, { maxCandidates: 0 }, 'maxCandidates', 'maxCandidates must be an integer from 1 to 1,000,000, got 0'],
+    [5, { maxCandidates: 1_000_001 }, 'maxCandidates', 'got 1000001'],
     [5, { novel: 'yes' }, 'novel', "novel must be true or false (1 or 0), got 'yes'"],
     [5, { distinct: 2 }, 'distinct', 'distinct must be true or false (1 or 0), got 2'],
     [5, { min_len: 3 }, 'min_len', 'min_len is not an option of sample (its options: seed, temperature, prefix, suffix, contains, minLen, maxLen, novel, distinct, maxCandidates); did you mean minLen?'],

@@ -43,6 +43,31 @@ def export_network(model, float64: bool = False) -> onnx.ModelProto:
     return finish(model, proto, weights, float64)
 
 
+def bytes_per_context(model) -> int:
+    """What one more context adds to the tensors a float64 evaluation of the network makes, summed
+    over every operator (a bound on what it holds at once): the difference between a batch of 2
+    contexts and of 1, so that per-call costs such as transposed weights do not count."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_leaves
+
+    class Tally(TorchDispatchMode):
+        made = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            self.made += sum(t.numel() * t.element_size() for t in tree_leaves(out) if isinstance(t, torch.Tensor))
+            return out
+
+    network = copy.deepcopy(model._fitted()).eval().double()
+    made = []
+    with torch.no_grad():
+        for batch in (1, 2):
+            with Tally() as tally:
+                network(torch.zeros(batch, network.block_size, dtype=torch.int64))
+            made.append(tally.made)
+    return max(made[1] - made[0], 1)
+
+
 @dataclass(frozen=True)
 class StepNetwork:
     """A network's step form as ONNX: `token` int64 [batch] and `state0` .. `stateN` (float64 or

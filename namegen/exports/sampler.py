@@ -20,7 +20,7 @@ from ..errors import NamegenError, NamegenWarning
 from ..runtime import SAMPLER_FORMAT
 from .graph import INT64, INT64_MAX, Graph, LoopBody, Type, if_op, info, make_model, metadata
 from .loops import MAX_LOGIT_ERROR, ROWS, TOKEN_TYPE, Batch, Call, Tables, dense_loop, network_loop, search_loop, tabulate, trusted_logit_error
-from .network import StepNetwork, export_step_network, measure_logit_error
+from .network import StepNetwork, bytes_per_context, export_step_network, measure_logit_error
 from .rule import mix, seed_key
 from .strings import join, name_lengths
 
@@ -121,16 +121,23 @@ def clamp_inputs(g: Graph, model, network: onnx.ModelProto, step_network: StepNe
     """The Call: every input clamped into its range (the runtimes reject bad values with a
     message naming the input; the graph itself only promises to stay bounded on any input)."""
     V, bs = len(model.vocab_), model.block_size
-    count = g.op("Min", g.op("Max", "count", g.i64(0)), g.i64(sampling.MAX_COUNT))
     prefix = g.op("Clip", g.op("Slice", "prefix", g.i64([0]), g.i64([sampling.MAX_LEN - 1])), g.i64(1), g.i64(V - 1))
     prefix_len = g.op("Size", prefix)
     max_len = g.op("Min", g.op("Max", "max_len", g.op("Add", prefix_len, g.i64(1))), g.i64(sampling.MAX_LEN))
     min_len = g.op("Min", g.op("Max", "min_len", g.i64(1)), max_len)
+    # count x max_len within MAX_CELLS, as the runtimes check: the [count, max_len] tokens stay bounded
+    count = g.op("Min", g.op("Max", "count", g.i64(0)), g.i64(sampling.MAX_COUNT))
+    count = g.op("Min", count, g.op("Div", g.i64(sampling.MAX_CELLS), max_len))
+    # exactly the float32 range check_temperature accepts, so accepted temperatures are unchanged; 0 or NaN would give
+    # empty names, a negative one an inverted distribution
+    t = "temperature"
+    clipped = g.op("Min", g.op("Max", t, g.const(sampling.MIN_TEMPERATURE, np.float32)), g.const(sampling.MAX_TEMPERATURE, np.float32))
+    temperature = g.op("Where", g.op("IsNaN", t), g.const(1.0, np.float32), clipped)
     # the context after the prefix: its last block_size tokens, boundary tokens before it
     context0 = g.op("Slice", g.op("Concat", g.i64(np.zeros(bs, np.int64)), prefix, axis=0), g.i64([-bs]), g.i64([INT64_MAX]))
     return Call(vocab_size=V, block_size=bs, network=network, step_network=step_network, initializers=initializers, count=count, prefix=prefix,
                 prefix_len=prefix_len, max_len=max_len, min_len=min_len, steps=g.op("Sub", max_len, prefix_len),
-                temperature=g.op("Cast", "temperature", to=TensorProto.DOUBLE),
+                temperature=g.op("Cast", temperature, to=TensorProto.DOUBLE),
                 step_mix=mix(g, g.op("Range", g.i64(0), max_len, g.i64(1))), seed_key=seed_key(g, "seed"), context0=context0)
 
 
@@ -162,21 +169,42 @@ def draw_rows(g: Graph, call: Call, batch: Batch, size: str, plan: Plan, tables:
                  lambda b: [network_loop(b, call, batch)], [ROWS])[0]
 
 
-def candidate_budget(g: Graph, call: Call, training_names) -> tuple[str, str]:
+# What the network's evaluations on one batch of candidates may make, summed over its operators
+# (network.bytes_per_context): a wide network on a batch that MAX_CELLS allows (226,000 names of
+# 33 tokens with a `contains` of 8) would otherwise take gigabytes.
+MAX_NETWORK_BYTES = 1 << 32  # summed over operators: what onnxruntime holds at once is a small part of it
+
+
+def network_batch_rows(model, plan: Plan) -> int:
+    """The most candidates a batch may hold (MAX_BATCH, or fewer where the network runs in the
+    loop and is wide). Batch sizes change only the speed, never the names."""
+    if "network" not in plan.step_loops:
+        return sampling.MAX_BATCH
+    return max(sampling.MIN_BATCH, min(sampling.MAX_BATCH, MAX_NETWORK_BYTES // bytes_per_context(model)))
+
+
+def candidate_budget(g: Graph, call: Call, training_names, network, batch_rows: int) -> tuple[str, str]:
     """(The candidates a call may draw, the rows a batch may hold).
 
-    The budget: max_candidates when given (> 0), else count when nothing can reject a candidate,
-    else max(MIN_CANDIDATES, CANDIDATES_PER_NAME * count), at most MAX_CANDIDATES. A batch's
-    [batch, max_len] rows and [batch, max_len, len(contains)] windows stay within MAX_CELLS."""
+    The budget (sampling.Constraints.budget): max_candidates when given (> 0), else count when
+    nothing can reject a candidate, else max(MIN_CANDIDATES, CANDIDATES_PER_NAME * count); at most
+    MAX_CANDIDATES and max(count, MAX_CANDIDATE_WORK // sampling.candidate_cost(network, max_len)). A batch holds at most `batch_rows`
+    candidates (network_batch_rows), and its [batch, max_len] rows and [batch, max_len, len(contains)] windows stay within MAX_CELLS."""
     rejects = g.op("Or", g.op("Greater", g.op("Add", g.op("Size", "suffix"), g.op("Size", "contains")), g.i64(0)), "distinct")
     if training_names is not None:
         rejects = g.op("Or", rejects, "novel")
-    usual = g.op("Min", g.op("Max", g.op("Mul", call.count, g.i64(sampling.CANDIDATES_PER_NAME)), g.i64(sampling.MIN_CANDIDATES)),
-                 g.i64(sampling.MAX_CANDIDATES))
-    budget = g.op("Where", g.op("Greater", "max_candidates", g.i64(0)), g.op("Min", "max_candidates", g.i64(sampling.MAX_CANDIDATES)),
-                  g.op("Where", rejects, usual, call.count))
+    usual = g.op("Max", g.op("Mul", call.count, g.i64(sampling.CANDIDATES_PER_NAME)), g.i64(sampling.MIN_CANDIDATES))
+    budget = g.op("Where", g.op("Greater", "max_candidates", g.i64(0)), "max_candidates", g.op("Where", rejects, usual, call.count))
+    passes = max(sampling.MIN_TOKEN_COST, sum(p.numel() for p in network.parameters()))
+    if sampling.has_step_form(network):  # as sampling.candidate_cost: past the window, a token costs block_size passes
+        window = g.i64(network.block_size)
+        tokens = g.op("Add", g.op("Min", call.max_len, window), g.op("Mul", g.op("Max", g.op("Sub", call.max_len, window), g.i64(0)), window))
+    else:
+        tokens = call.max_len
+    work = g.op("Max", call.count, g.op("Div", g.i64(sampling.MAX_CANDIDATE_WORK), g.op("Mul", tokens, g.i64(passes))))
+    budget = g.op("Min", g.op("Min", budget, g.i64(sampling.MAX_CANDIDATES)), work)
     cells = g.op("Mul", call.max_len, g.op("Add", g.op("Min", g.op("Size", "contains"), g.i64(sampling.MAX_LEN + 1)), g.i64(1)))
-    return budget, g.op("Max", g.op("Div", g.i64(sampling.MAX_CELLS), cells), g.i64(1))
+    return budget, g.op("Min", g.op("Max", g.op("Div", g.i64(sampling.MAX_CELLS), cells), g.i64(1)), g.i64(batch_rows))
 
 
 def next_batch_size(g: Graph, count: str, accepted: str, drawn: str, last: str) -> str:
@@ -225,7 +253,7 @@ FOUND_ROWS = Type(TOKEN_TYPE, ["found", "max_len"])
 FOUND_NAMES = Type(TensorProto.STRING, ["found"])
 
 
-def candidate_batches(g: Graph, call: Call, plan: Plan, chars: tuple[str, ...], training_names) -> dict[str, str]:
+def candidate_batches(g: Graph, call: Call, plan: Plan, chars: tuple[str, ...], training_names, network, batch_rows: int) -> dict[str, str]:
     """Rule 2's loop; returns its outputs (`rows`, `names`, ...). One iteration per batch of
     candidates; with no constraint that rejects, the one batch of `count` candidates is the answer:
 
@@ -238,7 +266,7 @@ def candidate_batches(g: Graph, call: Call, plan: Plan, chars: tuple[str, ...], 
             start, size = start + batch, next_batch_size(count, len(names), start + batch, batch)
     """
     tables, tabulating = tables_for(g, call, plan)
-    budget, cap = candidate_budget(g, call, training_names)
+    budget, cap = candidate_budget(g, call, training_names, network, batch_rows)
     o = LoopBody("batch/", carried={"start": INT64, "size": INT64, "rows": FOUND_ROWS, "names": FOUND_NAMES})
     size = o.op("Max", o.op("Min", o.op("Min", o["size"], o.op("Sub", budget, o["start"])), cap), o.i64(1))
     batch = Batch.build(o, call, o["start"], size)
@@ -307,7 +335,7 @@ def build_sampler(model, network: onnx.ModelProto, table_limit: int | None = Non
     g = Graph("")
     step_network = sampler_step_form(model) if step_form and "network" in plan.step_loops else None
     call = clamp_inputs(g, model, network, step_network, initializers)
-    found = candidate_batches(g, call, plan, chars, training_names)
+    found = candidate_batches(g, call, plan, chars, training_names, model._fitted(), network_batch_rows(model, plan))
     g.op("Cast", found["rows"], to=TensorProto.INT64, name="tokens")
     g.op("Size", found["names"], name="found")
 

@@ -128,7 +128,7 @@ def test_budget_is_bounded_by_the_work_of_its_candidates():
     assert sampling.Constraints(max_len=100, suffix=(1,)).budget(10, cost(100)) == sampling.MIN_CANDIDATES  # the default, below both bounds
     assert sampling.Constraints(max_len=1000, suffix=(1,)).budget(10, cost(1000)) == 2**22 // 1000  # the work bound
     assert sampling.Constraints(max_len=1000, suffix=(1,), max_candidates=10**6).budget(10, cost(1000)) == 2**22 // 1000
-    assert sampling.Constraints(max_len=5, suffix=(1,), max_candidates=10**6).budget(10, cost(5)) == sampling.MAX_CANDIDATES
+    assert sampling.Constraints(max_len=4, suffix=(1,), max_candidates=10**6).budget(10, cost(4)) == sampling.MAX_CANDIDATES
     assert sampling.Constraints(max_len=1000, suffix=(1,), max_candidates=7).budget(10, cost(1000)) == 7
     # never below count: a call Python accepts (count x max_len within MAX_CELLS) keeps all its names
     assert sampling.Constraints(max_len=100).budget(600_000, cost(100)) == 600_000

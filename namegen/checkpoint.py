@@ -29,7 +29,9 @@ from .sampling import MAX_LEN
 from .vocab import Vocab
 
 FORMAT = "namegen-run"
-FORMAT_VERSION = 2  # 2: TrainConfig.ngram_mix (a run of format 1 mixes no n-gram in)
+# 2: TrainConfig.ngram_mix (a run of format 1 mixes no n-gram in); 3: n-grams stored compact
+# (a run of format 2 holds their dense tables, float32, and loads with them)
+FORMAT_VERSION = 3
 CONFIG = "config.json"
 TRAINING_NAMES = "namegen.training_names"  # a uint8 tensor in the weights file: the training names, UTF-8, one per line
 TMP_SUFFIX = ".tmp"
@@ -391,6 +393,8 @@ def load(folder: str | Path):
     hyperparams = dict(config["hyperparams"])
     if config["format_version"] < 2 and "ngram_mix" in getattr(cls.Config, "__dataclass_fields__", {}):
         hyperparams.setdefault("ngram_mix", 0)  # written before the mixture existed: the plugin's default now mixes one in
+    if config["format_version"] < 3 and "bits" in getattr(cls.Config, "__dataclass_fields__", {}) and config["plugin"] == "ngram":
+        hyperparams.setdefault("bits", 32)  # the dense tables of format 2: float32
     try:
         model = cls(**hyperparams)
         model.vocab_ = Vocab(tuple(config["vocab"]))

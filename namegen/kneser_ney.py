@@ -16,11 +16,14 @@ nothing before it, so it keeps its raw count at every order.
 The network is sparse: only contexts seen in training have a row (for order 6 on the 25,626
 training names of names.txt, 59K rows, not 27**5 = 14M), kept in a trie, and a context reads
 the row of its longest suffix that has one, which is exactly the model's back-off for an unseen
-context. So any order exports: the ONNX sampler tabulates the network when V**(order - 1) <=
+context. It stores less still, as ARPA files do: the n-grams seen (118K there) and a back-off
+weight per context, log values in one byte each (`NgramNetwork`). So any order exports: the ONNX sampler tabulates the network when V**(order - 1) <=
 65,536 and runs it in its loop otherwise, as for any plugin.
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import torch
@@ -71,14 +74,17 @@ def adjusted_counts(contexts: np.ndarray, targets: np.ndarray, vocab_size: int, 
 
 
 def kneser_ney(contexts: np.ndarray, targets: np.ndarray, vocab_size: int, order: int):
-    """The model of the (context, next) pairs: next-token probabilities float64 [rows, V] of every
-    context seen (row 0 the empty context, then level by level), the trie int32 [rows below the
-    longest contexts, V] (trie[r, t] is the row of token t + row r's context, or -1), and the
-    discounts D1, D2, D3+ of each context length."""
+    """The model of the (context, next) pairs, level by level (context length k = 0 .. order - 1),
+    as an ARPA file holds it: per level, its contexts (rows, sorted by their base-V number, so by
+    their oldest token first) with `parent` (the row one level down of the context without its
+    oldest token), `oldest` (how many rows each token is the oldest of: V numbers), `backoff` (log of the weight of the parent's distribution in this row's) and `count`
+    (how many tokens were seen after it), and its seen n-grams, grouped by row, with `token` and
+    `value` (log p). Every other log p(t | row) is backoff(row) + log p(t | parent); the empty
+    context's row lists every token. Returns the levels and the discounts D1, D2, D3+
+    of each context length. float64 throughout."""
     V = vocab_size
-    rows, parents, oldest, discounts = [], [], [], []
+    levels, discounts = [], []
     lower_contexts, lower_rows = np.zeros(1, np.int64), np.full((1, V), 1.0 / V)  # below the shortest: uniform
-    first = lower_first = 0  # the row numbers of this level's first row and of the level below's
     for k, (grams, counts) in enumerate(adjusted_counts(contexts, targets, V, order)):
         numbers, row_of = np.unique(grams // V, return_inverse=True)  # this level's contexts, sorted
         level_discounts = estimate_discounts(counts)
@@ -93,86 +99,277 @@ def kneser_ney(contexts: np.ndarray, targets: np.ndarray, vocab_size: int, order
         level_rows = taken[:, None] * lower_rows[parent]
         level_rows[row_of, grams % V] += counts - discount  # each (row, token) once
         level_rows /= total[:, None]
-        if k >= 1:
-            parents.append(lower_first + parent)
-            oldest.append(numbers // V ** (k - 1))
-        lower_first, first = first, first + len(numbers)
-        rows.append(level_rows)
+        if k == 0:  # the empty context: every token, so that the tables' width is the vocabulary's
+            row_of, grams, counts = np.zeros(V, np.int64), np.arange(V), np.zeros(V)
+        levels.append({  # grams come sorted by number: by row, then token
+            "parent": parent, "oldest": np.bincount(numbers // V ** (k - 1), minlength=V) if k >= 1 else np.zeros(V, np.int64),
+            "backoff": np.log(taken / total), "count": np.bincount(row_of, minlength=len(numbers)),
+            "token": grams % V, "value": np.log(level_rows[row_of, grams % V])})
         discounts.append([round(d, 6) for d in level_discounts])
         lower_contexts, lower_rows = numbers, level_rows
-    rows = np.concatenate(rows)
-    trie = np.full((len(rows) - len(lower_rows), V), -1, np.int32)  # the longest contexts have no children
-    if parents:
-        trie[np.concatenate(parents), np.concatenate(oldest)] = np.arange(1, len(rows), dtype=np.int32)
-    return rows, trie, discounts
+    return levels, discounts
+
+
+CODES = 256  # quantised log-probabilities and back-off weights: one byte each, a codebook per level and kind
+
+
+def quantise(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 codes and a float32 codebook of CODES entries for `values`, KenLM's binning: sorted,
+    cut into CODES bins of equal counts, each bin's mean its value. Where there are no more
+    distinct values than codes, the codebook holds them all (exact)."""
+    codebook = np.zeros(CODES, np.float32)
+    distinct, inverse = np.unique(values.astype(np.float32), return_inverse=True)
+    if len(distinct) <= CODES:
+        codebook[: len(distinct)] = distinct
+        return inverse.astype(np.uint8), codebook
+    order = np.argsort(values, kind="stable")
+    sizes = np.full(CODES, len(values) // CODES) + (np.arange(CODES) < len(values) % CODES)  # np.array_split's bins
+    codes = np.empty(len(values), np.uint8)
+    codes[order] = np.repeat(np.arange(CODES), sizes)
+    codebook[:] = np.add.reduceat(values[order], np.cumsum(sizes) - sizes) / sizes
+    return codes, codebook
+
+
+def narrowest(values: np.ndarray) -> torch.Tensor:
+    """Non-negative indices in the narrowest integer type: uint8, then int16 holding 0 .. 65,535 as
+    two's complement (torch.onnx cannot trace uint16), then int32."""
+    top = int(values.max()) if len(values) else 0
+    if top < 256:
+        return torch.from_numpy(values.astype(np.uint8))
+    if top < 65536:
+        return torch.from_numpy(values.astype(np.uint16).view(np.int16))
+    return torch.from_numpy(values.astype(np.int32))
+
+
+def widened(stored: torch.Tensor) -> torch.Tensor:
+    """`narrowest`'s indices back as int64."""
+    wide = stored.long()
+    return wide & 0xFFFF if stored.dtype == torch.int16 else wide
+
+
+def filled(anchor: torch.Tensor, value, size: int) -> torch.Tensor:
+    """A 1-D tensor of `size` copies of `value`, in anchor's dtype. Derived from `anchor` (a
+    non-empty buffer) so that torch.onnx traces an Expand: a tensor made from constants alone
+    (torch.full, ones_like) is traced as a constant and would be stored in the file."""
+    return (anchor.reshape(-1)[:1] * 0 + value).expand(size)
+
+
+def counting(anchor: torch.Tensor, size: int, start: int = 0) -> torch.Tensor:
+    """int64 start, start + 1, .. (`size` of them), traced as a CumSum, not a stored constant."""
+    return filled(anchor.long(), 1, size).cumsum(0) + (start - 1)
+
+
+COMPACT = ("parent", "oldest", "backoff", "count", "token", "value")  # per level k >= 1, buffers `<kind><k>`
+CODEBOOKS = ("backoff_codebook", "value_codebook")  # float32 [order - 1 and order, CODES], where quantised
+
+
+def vocabulary_wide(name: str) -> bool:
+    """The compact buffers of V numbers whatever the data (their shape is the module's)."""
+    return name == "value0" or name.startswith("oldest")
+
+
+def compact_names(order: int) -> list[str]:
+    """The compact buffers of an n-gram of `order`: the empty context's row, then each level's."""
+    return ["value0"] + [f"{kind}{k}" for k in range(1, order) for kind in COMPACT]
 
 
 class NgramNetwork(torch.nn.Module):
     """log P(next | context) from the row of the longest suffix of the context seen in training,
-    found by walking the trie from the empty context, one older token at a time."""
+    found by walking the trie from the empty context, one older token at a time.
 
-    def __init__(self, vocab_size: int, order: int):
+    Stored (the state_dict): `kneser_ney`'s levels, compact: `value0`, the empty context's V
+    log-probabilities, then per level k >= 1 `parent<k>`, `oldest<k>` (V numbers: rows come
+    sorted by their oldest token), `count<k>` and `token<k>` in the narrowest integer type, and
+    `backoff<k>` and `value<k>`; log values are uint8 codes
+    into `backoff_codebook[k]`, `value_codebook[k]` (float32 where not quantised). The dense tables the network reads, `log_probs` float32
+    [rows, V] and `trie` (and with `steps`, `transitions`), are rebuilt from them at fit and load,
+    not stored. The rebuild adds float32s and nothing else (no exp or log, whose results differ
+    between runtimes' maths libraries), so torch, onnxruntime and onnxruntime-web rebuild the
+    same bits: an ONNX export computes the tables in its graph from the compact tensors, which
+    onnxruntime folds into constants when it loads the file.
+    """
+
+    def __init__(self, vocab_size: int, order: int, steps: bool = False):
         super().__init__()
-        self.vocab_size, self.order = vocab_size, order
+        self.vocab_size, self.order, self.steps = vocab_size, order, steps
         self.block_size = max(order - 1, 1)  # order 1 ignores its context, but every network reads one token
-        # Sized at fit. Row 0 is the empty context, the end of every back-off.
-        self.register_buffer("log_probs", torch.zeros(1, vocab_size))
-        if order > 1:  # order 1 has one row and nothing to walk (and ONNX keeps no unused tensor)
-            self.register_buffer("trie", torch.full((1, vocab_size), -1, dtype=torch.int32))
+        self.dense = False  # a checkpoint of format 2 stores the dense tables themselves (loaded as they are)
+        for name in compact_names(order):  # sized at fit (no rows but the empty context until then)
+            self.register_buffer(name, torch.zeros(vocab_size if vocabulary_wide(name) else 0, dtype=torch.uint8))
+        self.register_buffer("value_codebook", torch.zeros(order, CODES))  # dropped where not quantised
+        if order > 1:  # back-off weights start at level 1 (and ONNX keeps no unused tensor)
+            self.register_buffer("backoff_codebook", torch.zeros(order - 1, CODES))
+        self.register_buffer("log_probs", torch.zeros(1, vocab_size), persistent=False)
+        if order > 1:  # order 1 has one row and nothing to walk
+            self.register_buffer("trie", torch.full((1, vocab_size), -1, dtype=torch.int32), persistent=False)
+        if steps:
+            self.register_buffer("transitions", torch.zeros(1, vocab_size, dtype=torch.int32), persistent=False)
 
     def forward(self, context: torch.Tensor) -> torch.Tensor:
+        log_probs, trie = self.log_probs, getattr(self, "trie", None)
+        if torch.onnx.is_in_onnx_export() and not self.dense:
+            log_probs, trie = self.tables()[:2]  # in the graph, from the compact tensors: folded at load
         row = context[:, -1] * 0  # the empty context
         going = row == 0
         for length in range(1, self.order):
             # the context one token longer, if it was seen; once one is unseen, so is every longer one
             entry = torch.where(going, row * self.vocab_size + context[:, -length], 0)
-            child = self.trie.reshape(-1).index_select(0, entry).long()  # 1-D gathers: twice as fast as 2-D indexing
+            child = trie.reshape(-1).index_select(0, entry).long()  # 1-D gathers: twice as fast as 2-D indexing
             going = going & (child >= 0)
             row = torch.where(going, child, row)
-        return self.log_probs.index_select(0, row)
+        return log_probs.index_select(0, row)
+
+    def step_tables(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(log_probs, transitions), for a step form: the buffers, or in an ONNX export the graph
+        that rebuilds them."""
+        if torch.onnx.is_in_onnx_export() and not self.dense:
+            log_probs, _, transitions = self.tables(with_transitions=True)
+            return log_probs, transitions
+        return self.log_probs, self.transitions
+
+    def level_sizes(self) -> list[int]:
+        return [1] + [len(getattr(self, f"count{k}")) for k in range(1, self.order)]
+
+    def decoded(self, kind: str, k: int) -> torch.Tensor:
+        stored = getattr(self, f"{kind}{k}")
+        if stored.is_floating_point():
+            return stored.float()
+        codebook = self.value_codebook[k] if kind == "value" else self.backoff_codebook[k - 1]
+        return codebook.float().index_select(0, stored.long())
+
+    def tables(self, with_transitions: bool = False):
+        """log_probs float32 [rows, V] (rows level by level, row 0 the empty context), the trie
+        int64 [rows below the longest contexts, V] (trie[r, t]: the row of t + context(r), or -1;
+        None for order 1) and, if asked, the transitions int64 [rows, V]: the row that context(r)
+        followed by t reads, so that a step form carrying the row of its history moves on by one
+        lookup, not a trie walk. From the compact tensors; float32 additions only, so every
+        runtime gets the same bits."""
+        V, sizes = self.vocab_size, self.level_sizes()
+        anchor = self.value0  # never empty: the empty context's row
+        firsts = [sum(sizes[:k]) for k in range(self.order)]
+        dtype = self.value0.dtype if self.value0.is_floating_point() else self.value_codebook.dtype
+        below = self.decoded("value", 0)[None, :]
+        tables, parents = [below], [filled(anchor.long(), 0, 1)]
+        for k, size in enumerate(sizes[1:], start=1):
+            if not size:  # names shorter than the order leave the longest contexts unseen
+                break
+            parent = widened(getattr(self, f"parent{k}"))
+            table = self.decoded("backoff", k)[:, None] + below.index_select(0, parent)
+            # each seen n-gram's row: its row's first n-gram is where the row count steps up
+            count, token = widened(getattr(self, f"count{k}")), widened(getattr(self, f"token{k}"))
+            grams = len(token)
+            starts = (count.cumsum(0) - count)[1:]
+            row = filled(anchor.long(), 0, grams).scatter(0, starts, filled(anchor.long(), 1, size - 1)).cumsum(0)
+            table = table.reshape(-1).scatter(0, row * V + token, self.decoded("value", k)).reshape(size, V)
+            tables.append(table)
+            parents.append(parent)
+            below = table
+        log_probs = torch.cat(tables).to(dtype)
+        if self.order == 1:
+            return log_probs, None, filled(anchor.long(), 0, V)[None, :] if with_transitions else None
+        rows = sum(sizes)
+        links = rows - len(tables[-1]) if len(tables) == self.order else rows  # the longest contexts have no children
+        trie = filled(anchor.long(), -1, links * V)
+        oldest = [None] + [self.oldest_tokens(k) for k in range(1, len(tables))]
+        for k in range(1, len(tables)):
+            entry = (parents[k] + firsts[k - 1]) * V + oldest[k]
+            trie = trie.scatter(0, entry, counting(anchor, sizes[k], firsts[k]))
+        if not with_transitions:
+            return log_probs, trie.reshape(links, V), None
+        # Each row's context minus its newest token (`prefix`, a row: a seen context's prefixes
+        # are seen) and that newest token, level by level from the trie; then `forward[p, t]`
+        # is the row of context(p) + t where that was seen.
+        prefix, newest = [None, filled(anchor.long(), 0, sizes[1])], [None, oldest[1]]
+        for k in range(2, len(tables)):
+            prefix.append(trie.index_select(0, prefix[k - 1].index_select(0, parents[k]) * V + oldest[k]))
+            newest.append(newest[k - 1].index_select(0, parents[k]))
+        forward = filled(anchor.long(), -1, rows * V).scatter(0, torch.cat(prefix[1:]) * V + torch.cat(newest[1:]), counting(anchor, rows - 1, 1))
+        forward = forward.reshape(rows, V)
+        # The longest seen suffix of context(r) + t is that row where it was seen, else the
+        # longest seen suffix of context(parent(r)) + t (one level down: computed already).
+        steps = [torch.where(forward[:1] >= 0, forward[:1], 0)]
+        for k in range(1, len(tables)):
+            level = forward[firsts[k] : firsts[k] + sizes[k]]
+            steps.append(torch.where(level >= 0, level, steps[k - 1].index_select(0, parents[k])))
+        return log_probs, trie.reshape(links, V), torch.cat(steps)
+
+    def oldest_tokens(self, k: int) -> torch.Tensor:
+        """The oldest token of each row of level k: how many tokens' groups of rows end at or before it."""
+        ends = widened(getattr(self, f"oldest{k}")).cumsum(0)
+        return (counting(self.value0, len(getattr(self, f"count{k}")))[:, None] >= ends[None, :]).long().sum(1)
 
     @torch.no_grad()
-    def transitions(self) -> torch.Tensor:
-        """int32 [rows, V]: the row that the context of row r followed by token t reads, for every
-        r and t. The longest seen suffix of a context plus t is the longest seen suffix of (the
-        context's own longest seen suffix) plus t (a seen context's prefixes are seen), so a
-        network that carries the row of its history moves on by one lookup, not a trie walk."""
-        V, rows, k = self.vocab_size, len(self.log_probs), self.order - 1
-        if k == 0:
-            return torch.zeros(rows, V, dtype=torch.int32)
-        # Each row's context (oldest token first, right-aligned in k columns) and its length, from the trie:
-        # trie[r, t] is the row of t + context(r), and rows come level by level.
-        child = self.trie.reshape(-1).long()
-        seen = child >= 0
-        parent, token, child = torch.arange(len(child))[seen] // V, torch.arange(len(child))[seen] % V, child[seen]
-        contexts, depth = torch.zeros(rows, k, dtype=torch.long), torch.zeros(rows, dtype=torch.long)
-        for _ in range(k):  # each pass fixes one more level
-            grown = contexts[parent].clone()
-            grown[torch.arange(len(parent)), k - 1 - depth[parent]] = token
-            contexts[child], depth[child] = grown, depth[parent] + 1
-        # Walk the trie for context(r) + t, never further back than that context reaches.
-        windows = torch.cat([contexts.repeat_interleave(V, dim=0), torch.arange(V).repeat(rows)[:, None]], dim=1)
-        reach = (depth + 1).clamp(max=k).repeat_interleave(V)
-        row, going = torch.zeros(rows * V, dtype=torch.long), torch.ones(rows * V, dtype=torch.bool)
-        trie = self.trie.reshape(-1).long()
-        for length in range(1, k + 1):
-            going = going & (length <= reach)
-            found = trie[torch.where(going, row * V + windows[:, -length], 0)]
-            going = going & (found >= 0)
-            row = torch.where(going, found, row)
-        return row.reshape(rows, V).int()
+    def rebuild(self) -> None:
+        """The dense tables from the compact tensors, after a fit or a load."""
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # memory-bound ops of a few MB: on a busy 2-core machine a second thread made it 3x slower
+        try:
+            log_probs, trie, transitions = self.tables(with_transitions=self.steps)
+        finally:
+            torch.set_num_threads(threads)
+        self.log_probs = log_probs
+        if trie is not None:
+            self.trie = trie.int()
+        if self.steps:
+            self.transitions = transitions.int()
+
+    @torch.no_grad()
+    def store(self, levels: list[dict], quantised: bool = True) -> None:
+        """Keep `kneser_ney`'s levels as the compact tensors (log values quantised to one byte each,
+        or float32) and rebuild the tables from them: the model is the stored one, exactly."""
+        for k, level in enumerate(levels):
+            for kind in ("parent", "oldest", "count", "token") if k else ():
+                setattr(self, f"{kind}{k}", narrowest(level[kind]))
+            for kind in ("backoff", "value") if k else ("value",):
+                if quantised:
+                    codes, codebook = quantise(level[kind])
+                    setattr(self, f"{kind}{k}", torch.from_numpy(codes))
+                    (self.value_codebook[k] if kind == "value" else self.backoff_codebook[k - 1]).copy_(torch.from_numpy(codebook))
+                else:
+                    setattr(self, f"{kind}{k}", torch.from_numpy(level[kind].astype(np.float32)))
+        if not quantised:
+            self.drop_codebooks()
+        self.rebuild()
+
+    def drop_codebooks(self) -> None:
+        for name in CODEBOOKS:
+            self._buffers.pop(name, None)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        check_stored_order(state_dict, prefix, self.order, "order")
+        check_stored_order(state_dict, prefix, self.order, "order", self.vocab_size)
+        if prefix + "log_probs" in state_dict:  # format 2: the dense tables themselves
+            self.use_dense_tables()
+        else:
+            take_stored_layout(self, state_dict, prefix)
+            stored = state_dict.get(prefix + "value0")
+            if stored is not None and stored.is_floating_point():  # not quantised: no codebooks
+                self.drop_codebooks()
         take_stored_rows(self, state_dict, prefix)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        if not self.dense and all(prefix + name in state_dict for name in self.state_dict()):
+            self.rebuild()
+
+    def use_dense_tables(self) -> None:
+        """Store the dense tables (as checkpoints of format 2 did) instead of the compact ones."""
+        for name in [n for n in self._buffers if n not in ("log_probs", "trie", "transitions")]:
+            del self._buffers[name]
+        self.dense = True
+        self._non_persistent_buffers_set -= {"log_probs", "trie"}
 
 
-def check_stored_order(state_dict: dict, prefix: str, order: int, field: str) -> None:
+def check_stored_order(state_dict: dict, prefix: str, order: int, field: str, vocab_size: int) -> None:
     """Raise a NamegenError when the tables a checkpoint holds under `prefix` are not those of an
-    n-gram of `order` (the config's `field`). Their sizes are learned at fit, so loading accepts
-    any number of rows: a 6-gram's tables read as a 5-gram would load, and score otherwise. The
-    trie tells the order: its deepest context, and the rows that must have children."""
+    n-gram of `order` (the config's `field`), or do not hold together. Their sizes are learned at
+    fit, so loading accepts any number of rows: a 6-gram's tables read as a 5-gram would load,
+    and score otherwise. The compact layout holds one set of tensors per level; the dense one of
+    format 2 tells the order by its trie: its deepest context, and the rows that must have children."""
+    if prefix + "log_probs" not in state_dict:
+        levels = [int(m.group(1)) for key in state_dict if key.startswith(prefix)
+                  and (m := re.fullmatch(r"value(\d+)", key[len(prefix):]))]
+        if levels and max(levels) + 1 != order:
+            raise NamegenError(f"{field} is {order} but the weights hold a {max(levels) + 1}-gram")
+        check_compact(state_dict, prefix, order, field, vocab_size)
+        return
     trie, log_probs = state_dict.get(prefix + "trie"), state_dict.get(prefix + "log_probs")
     if trie is None or log_probs is None or trie.dim() != 2 or log_probs.dim() != 2:
         return  # no trie (order 1) or another layout: the strict key and shape check says what is wrong
@@ -208,6 +405,60 @@ def take_stored_rows(module: torch.nn.Module, state_dict: dict, prefix: str) -> 
             setattr(module, name, buffer.new_zeros((len(stored), *buffer.shape[1:])))
 
 
+INDEX_TYPES = (torch.uint8, torch.int16, torch.int32)
+
+
+def check_compact(state_dict: dict, prefix: str, order: int, field: str, vocab_size: int) -> None:
+    """The compact tensors hold together: the types `store` writes, one row at level 0, every
+    parent a row of the level below, every context and every seen n-gram once (both come sorted),
+    the n-gram counts those of the rows. Where a tensor is missing, the strict key check says so."""
+    def damaged(why: str) -> NamegenError:
+        return NamegenError(f"the {field} n-gram's tables are damaged ({why})")
+
+    tensors = {}
+    for name in compact_names(order):
+        tensor, kind, k = state_dict.get(prefix + name), name.rstrip("0123456789"), int(name.lstrip("abcdefghijklmnopqrstuvwxyz"))
+        if tensor is None:
+            return
+        quantised = kind in ("backoff", "value")
+        if tensor.dim() != 1 or tensor.dtype not in ((torch.uint8, torch.float32) if quantised else INDEX_TYPES):
+            raise damaged(f"{name} is {tensor.dtype} {list(tensor.shape)}")
+        tensors[kind, k] = tensor if quantised else widened(tensor)
+    for name, levels in zip(CODEBOOKS, (order - 1, order)):
+        codebook = state_dict.get(prefix + name)
+        if codebook is not None and tuple(codebook.shape) != (levels, CODES):
+            raise damaged(f"{name} is {list(codebook.shape)}")
+    above = 1
+    for k in range(1, order):
+        count, token = tensors["count", k], tensors["token", k]
+        rows = len(count)
+        if len(tensors["backoff", k]) != rows or len(tensors["value", k]) != len(token):
+            raise damaged(f"level {k} has {rows} rows, {len(tensors['backoff', k])} back-off weights, "
+                          f"{len(token)} n-grams and {len(tensors['value', k])} values")
+        if bool((count < 1).any()) or int(count.sum()) != len(token) or bool((token >= vocab_size).any()):
+            raise damaged(f"level {k}'s n-gram counts or tokens")
+        row = torch.repeat_interleave(torch.arange(rows), count)
+        if bool(((row * vocab_size + token).diff() <= 0).any()):
+            raise damaged(f"level {k} holds an n-gram twice")
+        parent, groups = tensors["parent", k], tensors["oldest", k]
+        if len(parent) != rows or int(groups.sum()) != rows or bool((parent >= above).any()):
+            raise damaged(f"level {k}'s parents")
+        oldest = torch.repeat_interleave(torch.arange(len(groups)), groups)
+        if bool(((oldest * above + parent).diff() <= 0).any()):
+            raise damaged(f"level {k} holds a context twice")
+        above = rows
+
+
+def take_stored_layout(module: torch.nn.Module, state_dict: dict, prefix: str) -> None:
+    """Give `module`'s compact buffers the shapes and types the checkpoint holds (learned at fit:
+    the rows, and the narrowest type of each index), before torch copies the values in."""
+    for name, buffer in list(module._buffers.items()):
+        stored = state_dict.get(prefix + name)
+        if buffer is not None and stored is not None and name not in module._non_persistent_buffers_set and stored.dim() == 1:
+            # V-wide tensors keep the module's width: a checkpoint for another vocabulary fails to load
+            setattr(module, name, torch.empty(buffer.shape if vocabulary_wide(name) else stored.shape, dtype=stored.dtype))
+
+
 def check_order(vocab_size: int, order: int) -> None:
     """An n-gram is counted as one int64 base-V number: a clear error where it would overflow."""
     if vocab_size**order >= 2**63:
@@ -216,12 +467,11 @@ def check_order(vocab_size: int, order: int) -> None:
                            f"(its n-grams would overflow int64); use order <= {highest}")
 
 
-def count(network: NgramNetwork, contexts: torch.Tensor, targets: torch.Tensor) -> dict:
-    """Fill `network` with the model of the (context, next) pairs; returns a summary."""
+def count(network: NgramNetwork, contexts: torch.Tensor, targets: torch.Tensor, quantised: bool = True) -> dict:
+    """Fill `network` with the model of the (context, next) pairs (its log values quantised to one
+    byte each unless not `quantised`); returns a summary."""
     check_order(network.vocab_size, network.order)
-    probs, trie, discounts = kneser_ney(contexts.numpy(), targets.numpy(), network.vocab_size, network.order)
-    network.log_probs = torch.from_numpy(np.log(probs)).float()
-    if network.order > 1:
-        network.trie = torch.from_numpy(trie)
-    return {"method": "counting (interpolated modified Kneser-Ney)", "contexts": len(probs),
+    levels, discounts = kneser_ney(contexts.numpy(), targets.numpy(), network.vocab_size, network.order)
+    network.store(levels, quantised)
+    return {"method": "counting (interpolated modified Kneser-Ney)", "contexts": len(network.log_probs),
             "discounts": discounts}  # D1, D2, D3+ per context length 0 .. order - 1

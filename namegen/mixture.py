@@ -36,15 +36,17 @@ RIDGE = 1e-4  # moves names.txt's weights by under 1e-3
 class NgramMixture(torch.nn.Module):
     """Logits a * network(context) + b * ngram(context), (a, b) = `weights`."""
 
+    STEPS = False  # whether the n-gram keeps a transition table, for a step form
+
     def __init__(self, network: torch.nn.Module, vocab_size: int, order: int):
         super().__init__()
-        self.network, self.ngram = network, NgramNetwork(vocab_size, order)
+        self.network, self.ngram = network, NgramNetwork(vocab_size, order, steps=self.STEPS)
         self.register_buffer("weights", torch.tensor(DEFAULT_WEIGHTS))  # fitted by fit_mixture
         self.block_size = max(network.block_size, self.ngram.block_size)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # before the n-gram's own check, which would name its order, not the config's ngram_mix
-        check_stored_order(state_dict, prefix + "ngram.", self.ngram.order, "ngram_mix")
+        check_stored_order(state_dict, prefix + "ngram.", self.ngram.order, "ngram_mix", self.ngram.vocab_size)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def mix(self, logits: torch.Tensor, ngram_log_probs: torch.Tensor) -> torch.Tensor:
@@ -64,23 +66,22 @@ class SteppedNgramMixture(NgramMixture):
     """The mixture of a network with a step form. The state is the network's, then the n-gram's
     row for the history (as a float, like every state tensor: exact below 2^24 rows): a step
     moves it on by one lookup in the n-gram's transition table, where `forward` walks the trie
-    for every window (5 lookups and their tests for a 6-gram)."""
+    for every window (5 lookups and their tests for a 6-gram). The table is the n-gram's, rebuilt
+    with its other tables (an ONNX export rebuilds it in the graph); a checkpoint of format 2
+    stores it here, as `transitions`."""
 
-    def __init__(self, network: torch.nn.Module, vocab_size: int, order: int):
-        super().__init__(network, vocab_size, order)
-        # Derived from the trie, but saved: a buffer is what the ONNX export names and stores once
-        # (a derived tensor would be a constant copied into each of the sampler's step forms).
-        self.register_buffer("transitions", self.ngram.transitions())
+    STEPS = True
 
     def refresh(self) -> None:
-        """Derive the transition table from the n-gram's trie, after counting it."""
+        """Check, after counting, that the step form's state can hold every row of the n-gram."""
         if len(self.ngram.log_probs) >= 2**24:  # a float32 state holds the row exactly below that
             raise NamegenError(f"the mixed-in {self.ngram.order}-gram has {len(self.ngram.log_probs):,} contexts, too many for "
                                f"the step form (at most {2**24 - 1:,}); use a lower ngram_mix")
-        self.transitions = self.ngram.transitions()
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        take_stored_rows(self, state_dict, prefix)  # the transition table has the n-gram's rows
+        if prefix + "transitions" in state_dict:  # format 2: the table stored
+            self.register_buffer("transitions", torch.zeros(0, self.ngram.vocab_size, dtype=torch.int32))
+            take_stored_rows(self, state_dict, prefix)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def initial_state(self) -> list[torch.Tensor]:
@@ -88,8 +89,11 @@ class SteppedNgramMixture(NgramMixture):
 
     def step(self, token: torch.Tensor, state: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
         logits, inner = self.network.step(token, state[:-1])
-        row = self.transitions.reshape(-1).index_select(0, state[-1][:, 0].long() * self.ngram.vocab_size + token).long()
-        return self.mix(logits, self.ngram.log_probs.index_select(0, row)), [*inner, row[:, None].to(state[-1].dtype)]
+        log_probs, transitions = self.ngram.step_tables()
+        if "transitions" in self._buffers:  # format 2
+            transitions = self.transitions
+        row = transitions.reshape(-1).index_select(0, state[-1][:, 0].long() * self.ngram.vocab_size + token).long()
+        return self.mix(logits, log_probs.index_select(0, row)), [*inner, row[:, None].to(state[-1].dtype)]
 
 
 def around(network: torch.nn.Module, vocab_size: int, order: int) -> NgramMixture:

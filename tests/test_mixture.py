@@ -14,6 +14,7 @@ import torch
 import namegen
 from namegen import mixture, sampling
 from namegen.errors import NamegenError
+from namegen.kneser_ney import NgramNetwork
 from namegen.testing import step_identity_error
 
 SMALL_MLP = {"block_size": 3, "steps": 200, "eval_every": 100, "hidden": 16, "embed": 4}
@@ -132,7 +133,7 @@ def test_a_run_written_before_the_mixture_loads_unmixed(pair, tmp_path):
     alone.save(tmp_path / "run")
     config_path = tmp_path / "run" / "config.json"
     config = json.loads(config_path.read_text())
-    assert config["format_version"] == 2
+    assert config["format_version"] == 3
     del config["hyperparams"]["ngram_mix"]
     config["format_version"] = 1
     config_path.write_text(json.dumps(config))
@@ -146,8 +147,10 @@ def test_the_transition_table_moves_to_the_row_the_trie_walk_finds(order, bundle
     """Carrying the row from position to position (the mixture's step form) reads what `forward`
     reads on every window: names drawn from the data and random strings, with their ends."""
     model = namegen.create("ngram", order=order).fit(bundled_names[::5])
-    network, V = model.network_, len(model.vocab_)
-    transitions = network.transitions()
+    V = len(model.vocab_)
+    network = NgramNetwork(V, order, steps=True)
+    network.load_state_dict(model.network_.state_dict())  # rebuilds the tables, the transitions with them
+    transitions = network.transitions
     assert transitions.shape == (len(network.log_probs), V)
     generator = torch.Generator().manual_seed(1)
     names = [model.vocab_.encode(n) for n in bundled_names[1::97][:150]]
@@ -160,3 +163,53 @@ def test_the_transition_table_moves_to_the_row_the_trie_walk_finds(order, bundle
             row = transitions[row, stream[t]].long()
             window = torch.tensor([stream[t - bs + 1 : t + 1]])
             torch.testing.assert_close(network.log_probs[row], network(window), rtol=0, atol=0)
+
+
+def dense_run(model, folder) -> None:
+    """Rewrite the run `model` was saved to as format 2 wrote it: the n-gram's dense tables
+    (log_probs, trie, and a step form's transitions beside the n-gram), no compact tensors."""
+    import hashlib
+    import json
+
+    from safetensors.torch import load_file, save
+
+    from namegen.kneser_ney import CODEBOOKS, compact_names
+
+    config = json.loads((folder / "config.json").read_text())
+    tensors = load_file(folder / config["weights"])
+    ngram = model.network_.ngram if isinstance(model.network_, mixture.NgramMixture) else model.network_
+    prefix = "ngram." if ngram is not model.network_ else ""
+    for name in [*compact_names(ngram.order), *CODEBOOKS]:
+        tensors.pop(prefix + name, None)
+    tensors[prefix + "log_probs"] = ngram.log_probs
+    if ngram.order > 1:
+        tensors[prefix + "trie"] = ngram.trie
+    if isinstance(model.network_, mixture.SteppedNgramMixture):
+        tensors["transitions"] = ngram.transitions
+    weights = save(tensors)
+    digest = hashlib.sha256(weights).hexdigest()
+    (folder / config["weights"]).unlink()
+    config.update(format_version=2, weights=f"weights-{digest[:16]}.safetensors", weights_sha256=digest)
+    config["hyperparams"].pop("bits", None)
+    (folder / config["weights"]).write_bytes(weights)
+    (folder / "config.json").write_text(json.dumps(config))
+
+
+def test_a_run_with_dense_ngram_tables_still_loads(pair, tmp_path, bundled_names):
+    """Format 2 stored the n-gram's dense tables (and a step form's transition table): such a run
+    loads with them, scores and samples as it did, and exports."""
+    from namegen.exports.onnx import export
+
+    _, mixed = pair
+    ngram = namegen.create("ngram", order=4).fit(bundled_names[::5])
+    for model, name in ((mixed, "mixed"), (ngram, "ngram")):
+        model.save(tmp_path / name)
+        dense_run(model, tmp_path / name)
+        loaded = namegen.load(tmp_path / name)
+        state = loaded.network_.state_dict()
+        assert "log_probs" in "".join(state) and "value0" not in "".join(state)  # the dense layout, kept
+        names = bundled_names[1::50]
+        np.testing.assert_array_equal(loaded.log_likelihood(names), model.log_likelihood(names))
+        assert loaded.sample(100, seed=3) == model.sample(100, seed=3)
+        export(loaded, tmp_path / f"{name}.onnx", names=names)  # validates itself against the torch model
+    assert namegen.load(tmp_path / "ngram").hyperparams == {"order": 4, "bits": 32}

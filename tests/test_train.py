@@ -36,7 +36,7 @@ by_plugin = pytest.mark.parametrize("plugin", PLUGINS)
 IDENTITY_TOL = 1e-5
 
 
-# ---- part 1: forward_sequence(stream)[:, j] == forward(stream[:, j : j + block_size]) ---------------------
+# ---- forward_sequence(stream)[:, j] == forward(stream[:, j : j + block_size]) ---------------------
 
 
 @by_plugin
@@ -89,7 +89,7 @@ def test_sequence_logits_uses_forward_sequence_when_present_and_windows_otherwis
     assert windows[..., 0].tolist() == [[0, 1, 3, 6], [0, 4, 4, 4]]
 
 
-# ---- part 3: sequence batches --------------------------------------------------------------------------
+# ---- sequence batches --------------------------------------------------------------------------
 
 
 def test_name_rows_pad_streams_with_zeros_and_targets_with_minus_one():

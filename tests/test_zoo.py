@@ -1,4 +1,4 @@
-"""Issue 7 part 5: `namegen zoo`, the leaderboard. One quick zoo over five plugins (the built-ins
+"""`namegen zoo`, the leaderboard. One quick zoo over five plugins (the built-ins
 and the test plugins) on a small file, checked as a person would check it: against
 `namegen evaluate` of the saved runs, a recomputation of the samples, the export files, and the
 Markdown table beside the CSV. Then the errors, each refused before anything is written."""

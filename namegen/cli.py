@@ -197,8 +197,8 @@ SECONDS_PER = {"": 1, "s": 1, "m": 60, "h": 3600}
 
 
 # --time-limit bounds the whole `fit`: training stops this much before the deadline, leaving the
-# time for what follows it (mixing in the n-gram, the test NLL, the save, the kept export and its
-# validation), which costs about the same whatever the limit: 0.3-11 s of one core for the
+# time for what follows it (mixing in the n-gram, the train, val and test NLLs, the save, the kept export and its
+# validation), which costs about the same whatever the limit: 0.4-21 s of one core for the
 # built-ins at their default sizes on names.txt. A share of the limit, so short limits still train.
 TAIL_SHARE, TAIL_MAX = 0.25, 30.0
 

@@ -10,7 +10,7 @@ The CLI, `export()` and the tests share this one validator; the figures reached 
 export's metadata (`validation`) and into the CLI's report. How many names it checks is a
 `Checks`: FULL for `export()` and `namegen export onnx`, KEPT for the export that `fit` keeps in
 its run, which must cost seconds, not minutes (the torch sampler is most of it: FULL took up to
-5 s of one core on names.txt, cnn, and several times that on a busy machine; KEPT 1.5 s). A wrong
+7 s of one core on names.txt, cnn, and several times that on a busy machine; KEPT under 2 s). A wrong
 export differs within its first names.
 """
 

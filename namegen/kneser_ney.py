@@ -130,19 +130,9 @@ def quantise(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return codes, codebook
 
 
-def narrowest(values: np.ndarray) -> torch.Tensor:
-    """Non-negative indices in the narrowest integer type: uint8, then int16 holding 0 .. 65,535 as
-    two's complement (torch.onnx cannot trace uint16), then int32."""
-    top = int(values.max()) if len(values) else 0
-    if top < 256:
-        return torch.from_numpy(values.astype(np.uint8))
-    if top < 65536:
-        return torch.from_numpy(values.astype(np.uint16).view(np.int16))
-    return torch.from_numpy(values.astype(np.int32))
-
-
 def widened(stored: torch.Tensor) -> torch.Tensor:
-    """`narrowest`'s indices back as int64."""
+    """Indices a checkpoint of format 3 stored in the narrowest integer type, back as int64 (int16
+    held 0 .. 65,535 as two's complement: torch.onnx cannot trace uint16)."""
     wide = stored.long()
     return wide & 0xFFFF if stored.dtype == torch.int16 else wide
 
@@ -159,13 +149,32 @@ def counting(anchor: torch.Tensor, size: int, start: int = 0) -> torch.Tensor:
     return filled(anchor.long(), 1, size).cumsum(0) + (start - 1)
 
 
-COMPACT = ("parent", "oldest", "backoff", "count", "token", "value")  # per level k >= 1, buffers `<kind><k>`
+COMPACT = ("key", "backoff", "gram", "value")  # per level k >= 1, buffers `<kind><k>`
+GAP = 255  # a `key<k>` or `gram<k>` code: 255 adds 255 to the running key, a smaller code adds itself and ends a key
 CODEBOOKS = ("backoff_codebook", "value_codebook")  # float32 [order - 1 and order, CODES], where quantised
 
 
 def vocabulary_wide(name: str) -> bool:
     """The compact buffers of V numbers whatever the data (their shape is the module's)."""
-    return name == "value0" or name.startswith("oldest")
+    return name == "value0"
+
+
+def gap_codes(keys: np.ndarray) -> np.ndarray:
+    """Strictly increasing non-negative keys as uint8 gap codes: each key's distance from the one
+    before (from -1 for the first) as that many 255s as fit, then the rest (0 .. 254). A level's
+    contexts come sorted, so their keys (oldest token x rows below + parent) step up by little:
+    one byte a context where the parent took two."""
+    gaps = np.diff(np.asarray(keys, np.int64), prepend=-1)
+    full, rest = np.divmod(gaps, GAP)
+    codes = np.full(int((full + 1).sum()), GAP, np.uint8)
+    codes[np.cumsum(full + 1) - 1] = rest
+    return codes
+
+
+def keys_of(codes: torch.Tensor) -> torch.Tensor:
+    """`gap_codes`'s keys back, int64 (an integer cumulative sum: the same in every runtime)."""
+    running = codes.long()
+    return (running.cumsum(0) - 1)[running < GAP]
 
 
 def compact_names(order: int) -> list[str]:
@@ -178,9 +187,9 @@ class NgramNetwork(torch.nn.Module):
     found by walking the trie from the empty context, one older token at a time.
 
     Stored (the state_dict): `kneser_ney`'s levels, compact: `value0`, the empty context's V
-    log-probabilities, then per level k >= 1 `parent<k>`, `oldest<k>` (V numbers: rows come
-    sorted by their oldest token), `count<k>` and `token<k>` in the narrowest integer type, and
-    `backoff<k>` and `value<k>`; log values are uint8 codes
+    log-probabilities, then per level k >= 1 `key<k>` (each row's oldest token x rows of level
+    k - 1 + its parent), `backoff<k>`, `gram<k>` (each seen n-gram's row x V + token) and
+    `value<k>`; keys as `gap_codes`, log values as uint8 codes
     into `backoff_codebook[k]`, `value_codebook[k]` (float32 where not quantised). The dense tables the network reads, `log_probs` float32
     [rows, V] and `trie` (and with `steps`, `transitions`), are rebuilt from them at fit and load,
     not stored. The rebuild adds float32s and nothing else (no exp or log, whose results differ
@@ -228,7 +237,7 @@ class NgramNetwork(torch.nn.Module):
         return self.log_probs, self.transitions
 
     def level_sizes(self) -> list[int]:
-        return [1] + [len(getattr(self, f"count{k}")) for k in range(1, self.order)]
+        return [1] + [len(getattr(self, f"backoff{k}")) for k in range(1, self.order)]
 
     def decoded(self, kind: str, k: int) -> torch.Tensor:
         stored = getattr(self, f"{kind}{k}")
@@ -249,18 +258,16 @@ class NgramNetwork(torch.nn.Module):
         firsts = [sum(sizes[:k]) for k in range(self.order)]
         dtype = self.value0.dtype if self.value0.is_floating_point() else self.value_codebook.dtype
         below = self.decoded("value", 0)[None, :]
-        tables, parents = [below], [filled(anchor.long(), 0, 1)]
+        tables, parents, oldest = [below], [filled(anchor.long(), 0, 1)], [None]
         for k, size in enumerate(sizes[1:], start=1):
             if not size:  # names shorter than the order leave the longest contexts unseen
                 break
-            parent = widened(getattr(self, f"parent{k}"))
+            keys = self.keys(k)
+            parent = keys % sizes[k - 1]
+            oldest.append(keys // sizes[k - 1])
             table = self.decoded("backoff", k)[:, None] + below.index_select(0, parent)
-            # each seen n-gram's row: its row's first n-gram is where the row count steps up
-            count, token = widened(getattr(self, f"count{k}")), widened(getattr(self, f"token{k}"))
-            grams = len(token)
-            starts = (count.cumsum(0) - count)[1:]
-            row = filled(anchor.long(), 0, grams).scatter(0, starts, filled(anchor.long(), 1, size - 1)).cumsum(0)
-            table = table.reshape(-1).scatter(0, row * V + token, self.decoded("value", k)).reshape(size, V)
+            grams = keys_of(getattr(self, f"gram{k}"))  # row x V + token: its place in the table
+            table = table.reshape(-1).scatter(0, grams, self.decoded("value", k)).reshape(size, V)
             tables.append(table)
             parents.append(parent)
             below = table
@@ -270,7 +277,6 @@ class NgramNetwork(torch.nn.Module):
         rows = sum(sizes)
         links = rows - len(tables[-1]) if len(tables) == self.order else rows  # the longest contexts have no children
         trie = filled(anchor.long(), -1, links * V)
-        oldest = [None] + [self.oldest_tokens(k) for k in range(1, len(tables))]
         for k in range(1, len(tables)):
             entry = (parents[k] + firsts[k - 1]) * V + oldest[k]
             trie = trie.scatter(0, entry, counting(anchor, sizes[k], firsts[k]))
@@ -293,10 +299,9 @@ class NgramNetwork(torch.nn.Module):
             steps.append(torch.where(level >= 0, level, steps[k - 1].index_select(0, parents[k])))
         return log_probs, trie.reshape(links, V), torch.cat(steps)
 
-    def oldest_tokens(self, k: int) -> torch.Tensor:
-        """The oldest token of each row of level k: how many tokens' groups of rows end at or before it."""
-        ends = widened(getattr(self, f"oldest{k}")).cumsum(0)
-        return (counting(self.value0, len(getattr(self, f"count{k}")))[:, None] >= ends[None, :]).long().sum(1)
+    def keys(self, k: int) -> torch.Tensor:
+        """Level k's row keys: oldest token x rows of level k - 1 + parent."""
+        return keys_of(getattr(self, f"key{k}"))
 
     @torch.no_grad()
     def rebuild(self) -> None:
@@ -318,8 +323,11 @@ class NgramNetwork(torch.nn.Module):
         """Keep `kneser_ney`'s levels as the compact tensors (log values quantised to one byte each,
         or float32) and rebuild the tables from them: the model is the stored one, exactly."""
         for k, level in enumerate(levels):
-            for kind in ("parent", "oldest", "count", "token") if k else ():
-                setattr(self, f"{kind}{k}", narrowest(level[kind]))
+            if k:
+                oldest = np.repeat(np.arange(self.vocab_size), level["oldest"])
+                setattr(self, f"key{k}", torch.from_numpy(gap_codes(oldest * len(levels[k - 1]["count"]) + level["parent"])))
+                row = np.repeat(np.arange(len(level["count"])), level["count"])
+                setattr(self, f"gram{k}", torch.from_numpy(gap_codes(row * self.vocab_size + level["token"])))
             for kind in ("backoff", "value") if k else ("value",):
                 if quantised:
                     codes, codebook = quantise(level[kind])
@@ -364,6 +372,7 @@ def check_stored_order(state_dict: dict, prefix: str, order: int, field: str, vo
     and score otherwise. The compact layout holds one set of tensors per level; the dense one of
     format 2 tells the order by its trie: its deepest context, and the rows that must have children."""
     if prefix + "log_probs" not in state_dict:
+        upgrade_format3(state_dict, prefix, vocab_size)
         levels = [int(m.group(1)) for key in state_dict if key.startswith(prefix)
                   and (m := re.fullmatch(r"value(\d+)", key[len(prefix):]))]
         if levels and max(levels) + 1 != order:
@@ -395,6 +404,25 @@ def check_stored_order(state_dict: dict, prefix: str, order: int, field: str, vo
         raise NamegenError(f"{field} is {order} but the weights hold a {depth + 1}-gram")
 
 
+def upgrade_format3(state_dict: dict, prefix: str, vocab_size: int) -> None:
+    """A checkpoint of format 3 stores each level's parents, its rows per oldest token, and each
+    row's n-gram count and tokens (`parent<k>`, `oldest<k>`, `count<k>`, `token<k>`, narrowest
+    integers): turn them into the `key<k>` and `gram<k>` codes, in place. Damaged ones become
+    tensors that `check_compact` rejects."""
+    above, k = 1, 1
+    legacy = ("parent", "oldest", "count", "token")
+    while all(prefix + f"{kind}{k}" in state_dict for kind in legacy):
+        parent, groups, count, token = (widened(state_dict.pop(prefix + f"{kind}{k}")) for kind in legacy)
+        for kind, (numbers, width) in {"key": (groups, above), "gram": (count, vocab_size)}.items():
+            try:
+                keys = torch.repeat_interleave(torch.arange(len(numbers)), numbers) * width + (parent if kind == "key" else token)
+                ordered = bool((keys.diff() > 0).all()) and (not len(keys) or int(keys[0]) >= 0)
+            except RuntimeError:  # the numbers do not add up to the parents or tokens
+                ordered = False
+            state_dict[prefix + f"{kind}{k}"] = torch.from_numpy(gap_codes(keys.numpy())) if ordered else torch.zeros(0, dtype=torch.int32)
+        above, k = len(count), k + 1
+
+
 def take_stored_rows(module: torch.nn.Module, state_dict: dict, prefix: str) -> None:
     """Size `module`'s own buffers to the rows the checkpoint holds, before torch copies the values
     in: the number of rows is learned at fit (the other sizes stay the module's, so a checkpoint
@@ -403,9 +431,6 @@ def take_stored_rows(module: torch.nn.Module, state_dict: dict, prefix: str) -> 
         stored = state_dict.get(prefix + name)
         if buffer is not None and stored is not None and stored.dim() == buffer.dim():
             setattr(module, name, buffer.new_zeros((len(stored), *buffer.shape[1:])))
-
-
-INDEX_TYPES = (torch.uint8, torch.int16, torch.int32)
 
 
 def check_compact(state_dict: dict, prefix: str, order: int, field: str, vocab_size: int) -> None:
@@ -421,37 +446,30 @@ def check_compact(state_dict: dict, prefix: str, order: int, field: str, vocab_s
         if tensor is None:
             return
         quantised = kind in ("backoff", "value")
-        if tensor.dim() != 1 or tensor.dtype not in ((torch.uint8, torch.float32) if quantised else INDEX_TYPES):
+        if tensor.dim() != 1 or tensor.dtype not in ((torch.uint8, torch.float32) if quantised else (torch.uint8,)):
             raise damaged(f"{name} is {tensor.dtype} {list(tensor.shape)}")
-        tensors[kind, k] = tensor if quantised else widened(tensor)
+        tensors[kind, k] = tensor if quantised else keys_of(tensor)  # strictly increasing, by construction
     for name, levels in zip(CODEBOOKS, (order - 1, order)):
         codebook = state_dict.get(prefix + name)
         if codebook is not None and tuple(codebook.shape) != (levels, CODES):
             raise damaged(f"{name} is {list(codebook.shape)}")
     above = 1
     for k in range(1, order):
-        count, token = tensors["count", k], tensors["token", k]
-        rows = len(count)
-        if len(tensors["backoff", k]) != rows or len(tensors["value", k]) != len(token):
-            raise damaged(f"level {k} has {rows} rows, {len(tensors['backoff', k])} back-off weights, "
-                          f"{len(token)} n-grams and {len(tensors['value', k])} values")
-        if bool((count < 1).any()) or int(count.sum()) != len(token) or bool((token >= vocab_size).any()):
-            raise damaged(f"level {k}'s n-gram counts or tokens")
-        row = torch.repeat_interleave(torch.arange(rows), count)
-        if bool(((row * vocab_size + token).diff() <= 0).any()):
-            raise damaged(f"level {k} holds an n-gram twice")
-        parent, groups = tensors["parent", k], tensors["oldest", k]
-        if len(parent) != rows or int(groups.sum()) != rows or bool((parent >= above).any()):
+        keys, grams = tensors["key", k], tensors["gram", k]
+        rows = len(tensors["backoff", k])
+        if len(keys) != rows or len(tensors["value", k]) != len(grams):
+            raise damaged(f"level {k} has {len(keys)} contexts, {rows} back-off weights, "
+                          f"{len(grams)} n-grams and {len(tensors['value', k])} values")
+        if bool((keys >= vocab_size * above).any()):
             raise damaged(f"level {k}'s parents")
-        oldest = torch.repeat_interleave(torch.arange(len(groups)), groups)
-        if bool(((oldest * above + parent).diff() <= 0).any()):
-            raise damaged(f"level {k} holds a context twice")
+        if bool((grams >= vocab_size * rows).any()):
+            raise damaged(f"level {k}'s n-grams")
         above = rows
 
 
 def take_stored_layout(module: torch.nn.Module, state_dict: dict, prefix: str) -> None:
     """Give `module`'s compact buffers the shapes and types the checkpoint holds (learned at fit:
-    the rows, and the narrowest type of each index), before torch copies the values in."""
+    the rows, and each tensor's type), before torch copies the values in."""
     for name, buffer in list(module._buffers.items()):
         stored = state_dict.get(prefix + name)
         if buffer is not None and stored is not None and name not in module._non_persistent_buffers_set and stored.dim() == 1:

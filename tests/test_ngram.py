@@ -242,3 +242,68 @@ def test_the_export_holds_the_ngram_compact(fitted, tmp_path):
         tensors = [init for graph in graphs for init in graph.initializer]
         tensors += [a.t for graph in graphs for node in graph.node for a in node.attribute if a.type == onnx.AttributeProto.TENSOR]
         assert max(int(np.prod(t.dims)) for t in tensors) < dense / 10
+
+
+def test_gap_codes_round_trip():
+    """Keys step up by any amount: 1, 254, 255 and its multiples take continuation codes."""
+    from namegen.kneser_ney import gap_codes, keys_of
+
+    rng = np.random.default_rng(0)
+    for keys in ([], [0], [254, 255, 509, 510, 765, 766, 1020, 5000, 70000], np.cumsum(rng.integers(1, 600, 2000)) - 1):
+        keys = np.asarray(keys, np.int64)
+        codes = gap_codes(keys)
+        assert codes.dtype == np.uint8
+        np.testing.assert_array_equal(keys_of(torch.from_numpy(codes)).numpy(), keys)
+
+
+def legacy_layout(model) -> dict:
+    """The model's weights as a checkpoint of format 3 stored its n-gram: parents, rows per oldest
+    token, n-gram counts and tokens, each in the narrowest integer type."""
+    def narrowest(values):
+        values = np.asarray(values, np.int64)
+        top = int(values.max()) if len(values) else 0
+        return torch.from_numpy(values.astype(np.uint8) if top < 256 else values.astype(np.uint16).view(np.int16) if top < 65536
+                                else values.astype(np.int32))
+
+    ngram, V = model.network_, len(model.vocab_)
+    tensors = {key: value for key, value in ngram.state_dict().items() if not key.startswith(("key", "gram"))}
+    sizes = ngram.level_sizes()
+    for k in range(1, ngram.order):
+        keys, grams = ngram.keys(k).numpy(), keys_of_gram(ngram, k)
+        tensors |= {f"parent{k}": narrowest(keys % sizes[k - 1]), f"oldest{k}": narrowest(np.bincount(keys // sizes[k - 1], minlength=V)),
+                    f"count{k}": narrowest(np.bincount(grams // V, minlength=sizes[k])), f"token{k}": narrowest(grams % V)}
+    return tensors
+
+
+def keys_of_gram(ngram, k):
+    from namegen.kneser_ney import keys_of
+
+    return keys_of(getattr(ngram, f"gram{k}")).numpy()
+
+
+def test_a_checkpoint_of_the_previous_layout_loads_as_the_same_model(fitted, tmp_path):
+    import hashlib
+    import json
+
+    from safetensors.torch import save
+
+    model = namegen.create("ngram", order=5).fit(fitted.split.train)
+    model.save(tmp_path / "run")
+    config_path = tmp_path / "run" / "config.json"
+    config = json.loads(config_path.read_text())
+    tensors = legacy_layout(model)
+    for damaged in (False, True):
+        if damaged:  # the rows per oldest token no longer add up to the parents
+            tensors["oldest3"] = tensors["oldest3"].clone()
+            tensors["oldest3"][0] += 1
+        weights = save(tensors)
+        (tmp_path / "run" / config["weights"]).write_bytes(weights)
+        config_path.write_text(json.dumps({**config, "format_version": 3, "weights_sha256": hashlib.sha256(weights).hexdigest()}))
+        if damaged:
+            with pytest.raises(namegen.NamegenError, match="n-gram's tables are damaged"):
+                namegen.load(tmp_path / "run")
+            continue
+        loaded = namegen.load(tmp_path / "run")
+        assert torch.equal(loaded.network_.log_probs, model.network_.log_probs)
+        assert torch.equal(loaded.network_.trie, model.network_.trie)
+        assert loaded.sample(300, seed=3) == model.sample(300, seed=3)

@@ -212,3 +212,22 @@ def test_a_step_form_that_does_not_export_leaves_the_windows(fitted, monkeypatch
     assert {p.key: p.value for p in proto.metadata_props}["sampler_loop"] == "stepwise"
     (tokens,) = session_of(proto).run(["tokens"], feeds(model, 200, 6))
     np.testing.assert_array_equal(tokens, model.sample_tokens(200, seed=6))
+
+
+@pytest.mark.parametrize("plugin", stepping())
+def test_the_sampler_rebuilds_the_ngram_once_and_holds_the_windows_once(plugin, fitted, onnx_export):
+    """What a spliced network computes from its weights alone (a mixed-in n-gram's tables) is
+    computed once, in the main graph, not in every copy of the network; the float64 draw of the
+    names with a close call shares the window loop with the float32 draw."""
+    import onnx
+
+    from namegen.exports.graph import subgraphs
+
+    assert mixture.NgramMixture in type(fitted(plugin).network_).__mro__
+    graph = onnx.load(onnx_export(plugin).sampler).graph
+    ngram = {init.name for init in graph.initializer if init.name.startswith("network/ngram.")}
+    assert ngram and {i for node in graph.node for i in node.input} >= ngram
+    loops = [sub for sub in subgraphs(graph) if sub is not graph]
+    assert not [i for sub in loops for node in sub.node for i in node.input if i in ngram]
+    bodies = [sub.name for sub in loops]  # a Loop body is named after its loop
+    assert bodies.count("net") == 1 and "exact/net" not in bodies and "exact/step" in bodies, bodies

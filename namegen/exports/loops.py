@@ -43,6 +43,7 @@ class Call:
     network: onnx.ModelProto  # context int64 [n, block_size] -> logits float64 [n, V]
     step_network: StepNetwork | None  # its step form (token, state -> logits, state), if it has one
     initializers: list  # the main graph's: the network's weights go there when it is spliced in
+    main: Graph  # the main graph: what a spliced network computes from its weights alone goes there, once
     count: str  # int64 []
     prefix: str  # int64 [prefix_len]: tokens forced at steps 0 .. prefix_len - 1
     prefix_len: str
@@ -111,7 +112,7 @@ def tabulate(g: Graph, call: Call) -> Tables:
     V, bs = call.vocab_size, call.block_size
     ids = g.op("Range", g.i64(0), g.i64(V**bs), g.i64(1))
     digits = [g.op("Unsqueeze", g.op("Mod", g.op("Div", ids, g.i64(V ** (bs - 1 - k))), g.i64(V)), g.i64([1])) for k in range(bs)]
-    logits = splice(call.network, g, g.op("Concat", *digits, axis=1), call.initializers)
+    logits = splice(call.network, g, g.op("Concat", *digits, axis=1), call.initializers, hoist=call.main)
     cdf = g.op("Concat", cdf_of(g, logits, call.temperature, g.op("Equal", digits[-1], g.i64(0)), V),
                cdf_of(g, logits, call.temperature, g.const(True, np.bool_), V), axis=0)
     width = search_width(V)
@@ -236,39 +237,55 @@ def search_loop(g: Graph, call: Call, batch: Batch, tables: Tables) -> str:
     return run_steps(g, call, batch, b, {"alive": batch.positions, "keys": batch.keys, "state": start_state(g, call, batch)})
 
 
-def network_loop(g: Graph, call: Call, batch: Batch, tag: str = "") -> str:
+def network_loop(g: Graph, call: Call, batch: Batch) -> str:
     """Contexts too many to tabulate: the network runs in the loop, on the names still going.
     With a step form, `incremental_loop` draws the steps below block_size and `window_loop`
     any after them (a name longer than the window: the step form no longer equals forward).
-    A float32 step form flags its close calls; the names with any are drawn again, whole, by
-    the float64 step form (`tag` names that second draw's loops):
+    A float32 step form flags its close calls; the names with any are drawn again by the
+    float64 step form before the windows go on, so the sampler holds the windows once:
 
-        rows, flagged = incremental (float32) then windows
-        if any flagged: rows[flagged] = incremental (float64) then windows, for those candidates
+        drawn, going = incremental (float32)
+        if any flagged: drawn[flagged], going[flagged] = incremental (float64), for those candidates
+        rows = drawn then windows, for the names still going
     """
     if call.step_network is None:
         column = window_loop(g, call, batch, call.prefix_len, call.steps, batch.positions, batch.keys, windows0(g, call, batch.positions))
         return rows_of(g, call, batch, [drawn_of(g, batch, column)])
     until = g.op("Min", call.max_len, g.i64(call.block_size))
-    first = incremental_loop(g, call, batch, g.op("Max", g.op("Sub", until, call.prefix_len), g.i64(0)), tag)
-    drawn = drawn_of(g, batch, first["column"])
-    next_step = g.op("Squeeze", g.op("Add", call.prefix_len, g.op("Shape", drawn, start=1, end=2)), g.i64([0]))
-    after = window_loop(g, call, batch, next_step, g.op("Sub", call.max_len, next_step), first["alive"], first["keys"], first["context"], tag)
-    rows = rows_of(g, call, batch, [drawn, drawn_of(g, batch, after)])
-    if call.step_network.exact is None:
-        return rows
-    flags = g.op("ReduceMax", g.op("Concat", g.op("Unsqueeze", batch.zeros(g, TOKEN_TYPE), g.i64([0])), first["flags"], axis=0),
-                 g.i64([0]), keepdims=0)  # [batch]: any close call (a Loop that ran no step gives its scan [0, 0])
-    flagged = g.op("Squeeze", g.op("NonZero", flags), g.i64([0]))
+    trips = g.op("Max", g.op("Sub", until, call.prefix_len), g.i64(0))
+    first = incremental_loop(g, call, batch, trips)
+    going = [first["alive"], first["keys"], first["context"]]  # rows of the batch still going after the steps, and their keys and windows
+    drawn = padded(g, drawn_of(g, batch, first["column"]), trips)
+    if call.step_network.exact is not None:
+        flags = g.op("ReduceMax", g.op("Concat", g.op("Unsqueeze", batch.zeros(g, TOKEN_TYPE), g.i64([0])), first["flags"], axis=0),
+                     g.i64([0]), keepdims=0)  # [batch]: any close call (a Loop that ran no step gives its scan [0, 0])
+        flagged = g.op("Squeeze", g.op("NonZero", flags), g.i64([0]))
 
-    def again(r: Graph) -> list[str]:
-        exact = replace(call, step_network=call.step_network.exact)
-        index, keys = r.op("Gather", batch.index, flagged, axis=0), r.op("Gather", batch.keys, flagged, axis=0)
-        subset = Batch(r.op("Range", r.i64(0), r.op("Size", flagged), r.i64(1)), index, keys)
-        redrawn = network_loop(r, exact, subset, tag + "exact/")
-        return [r.op("ScatterND", rows, r.op("Unsqueeze", flagged, r.i64([1])), redrawn)]
+        def again(r: Graph) -> list[str]:
+            exact = replace(call, step_network=call.step_network.exact)
+            index, keys = r.op("Gather", batch.index, flagged, axis=0), r.op("Gather", batch.keys, flagged, axis=0)
+            subset = Batch(r.op("Range", r.i64(0), r.op("Size", flagged), r.i64(1)), index, keys)
+            second = incremental_loop(r, exact, subset, trips, "exact/")
+            redrawn = padded(r, drawn_of(r, subset, second["column"]), trips)
+            unflagged = r.op("Not", r.op("Cast", r.op("Gather", flags, first["alive"], axis=0), to=TensorProto.BOOL))
+            kept = [r.op("Compress", value, unflagged, axis=0) for value in going]
+            again_going = [r.op("Gather", flagged, second["alive"], axis=0), second["keys"], second["context"]]  # subset rows -> batch rows
+            return [r.op("ScatterND", drawn, r.op("Unsqueeze", flagged, r.i64([1])), redrawn),
+                    *(r.op("Concat", old, new, axis=0) for old, new in zip(kept, again_going))]
 
-    return if_op(g, g.op("Greater", g.op("Size", flagged), g.i64(0)), again, lambda r: [r.op("Identity", rows)], [ROWS])[0]
+        kinds = [Type(TOKEN_TYPE, ["batch", "steps"]), GOING, GOING, Type(TensorProto.INT64, ["alive", call.block_size])]
+        drawn, *going = if_op(g, g.op("Greater", g.op("Size", flagged), g.i64(0)), again,
+                              lambda r: [r.op("Identity", value) for value in [drawn, *going]], kinds)
+    # the names still going have drawn every step below `until` (a step loop stops only when none is going)
+    next_step = g.op("Max", until, call.prefix_len)
+    after = window_loop(g, call, batch, next_step, g.op("Sub", call.max_len, next_step), *going)
+    return rows_of(g, call, batch, [drawn, drawn_of(g, batch, after)])
+
+
+def padded(g: Graph, drawn: str, width: str) -> str:
+    """Tokens [batch, steps run] padded with 0s (ended) to [batch, width]."""
+    missing = g.op("Sub", g.op("Unsqueeze", width, g.i64([0])), g.op("Shape", drawn, start=1, end=2))
+    return g.op("Pad", drawn, g.op("Concat", g.i64([0, 0, 0]), missing, axis=0))
 
 
 def windows0(g: Graph, call: Call, alive: str) -> str:
@@ -276,7 +293,7 @@ def windows0(g: Graph, call: Call, alive: str) -> str:
     return g.op("Expand", g.op("Unsqueeze", call.context0, g.i64([0])), g.op("Concat", g.op("Shape", alive), g.i64([call.block_size]), axis=0))
 
 
-def window_loop(g: Graph, call: Call, batch: Batch, first_step: str, trips: str, alive: str, keys: str, context: str, tag: str = "") -> str:
+def window_loop(g: Graph, call: Call, batch: Batch, first_step: str, trips: str, alive: str, keys: str, context: str) -> str:
     """The network on each name's whole window, from step `first_step` on; returns the scan
     output `column` [steps run, batch]:
 
@@ -288,14 +305,14 @@ def window_loop(g: Graph, call: Call, batch: Batch, first_step: str, trips: str,
             alive, keys, context = (alive, keys, context[:, 1:] ++ chosen)[chosen > 0]
     """
     bs = call.block_size
-    b = LoopBody(f"{tag}net/", carried={"alive": GOING, "keys": GOING, "context": Type(TensorProto.INT64, ["alive", bs])},
+    b = LoopBody("net/", carried={"alive": GOING, "keys": GOING, "context": Type(TensorProto.INT64, ["alive", bs])},
                  scans={"column": COLUMN})
     step = b.op("Add", b.iteration, first_step)
     window = b["context"]
     last = b.op("Slice", window, b.i64([-1]), b.i64([bs]), b.i64([1]))
     no_end = b.op("Or", b.op("Equal", last, b.i64(0)), b.op("Less", step, call.min_len))
     u = uniforms(b, b["keys"], b.op("Gather", call.step_mix, step))
-    chosen, _, _ = pick_from(b, call, splice(call.network, b, window, call.initializers), no_end, u)
+    chosen, _, _ = pick_from(b, call, splice(call.network, b, window, call.initializers, hoist=call.main), no_end, u)
     shifted = b.op("Concat", b.op("Slice", window, b.i64([1]), b.i64([bs]), b.i64([1])), b.op("Unsqueeze", chosen, b.i64([1])), axis=1)
     finish_compacting(b, chosen, batch.zeros(g, TOKEN_TYPE), {"keys": b["keys"], "context": shifted})
     going = g.op("Greater", g.op("Size", alive), g.i64(0))
@@ -351,7 +368,7 @@ def incremental_loop(g: Graph, call: Call, batch: Batch, trips: str, tag: str = 
     fed = g.op("Where", g.op("Greater", trips, g.i64(0)), call.prefix_len, g.i64(0))
     p = LoopBody(f"{tag}prefix/", carried=kinds)
     _, *after = splice_all(net.proto, p, [p.op("Unsqueeze", p.op("Gather", stream, p.iteration), p.i64([0])), *(p[s] for s in states)],
-                           call.initializers)
+                           call.initializers, hoist=call.main)
     p.finish(None, dict(zip(states, after)))
     initial = {s: g.const(value, value.dtype) for s, value in zip(states, net.initial)}
     primed = g.loop(p, fed, "", initial)
@@ -363,7 +380,7 @@ def incremental_loop(g: Graph, call: Call, batch: Batch, trips: str, tag: str = 
     b = LoopBody(f"{tag}step/", carried={"alive": GOING, "keys": GOING, "token": GOING, "context": Type(TensorProto.INT64, ["alive", bs]), **kinds},
                  scans={"column": COLUMN, **({} if guard is None else {"flags": COLUMN})})
     step = step_of(b, call)
-    logits, *state = splice_all(net.proto, b, [b["token"], *(b[s] for s in states)], call.initializers)
+    logits, *state = splice_all(net.proto, b, [b["token"], *(b[s] for s in states)], call.initializers, hoist=call.main)
     no_end = b.op("Or", b.op("Equal", step, b.i64(0)), b.op("Less", step, call.min_len))
     u = uniforms(b, b["keys"], b.op("Gather", call.step_mix, step))
     chosen, cdf, threshold = pick_from(b, call, logits, no_end, u)

@@ -135,7 +135,7 @@ def clamp_inputs(g: Graph, model, network: onnx.ModelProto, step_network: StepNe
     temperature = g.op("Where", g.op("IsNaN", t), g.const(1.0, np.float32), clipped)
     # the context after the prefix: its last block_size tokens, boundary tokens before it
     context0 = g.op("Slice", g.op("Concat", g.i64(np.zeros(bs, np.int64)), prefix, axis=0), g.i64([-bs]), g.i64([INT64_MAX]))
-    return Call(vocab_size=V, block_size=bs, network=network, step_network=step_network, initializers=initializers, count=count, prefix=prefix,
+    return Call(vocab_size=V, block_size=bs, network=network, step_network=step_network, initializers=initializers, main=g, count=count, prefix=prefix,
                 prefix_len=prefix_len, max_len=max_len, min_len=min_len, steps=g.op("Sub", max_len, prefix_len),
                 temperature=g.op("Cast", temperature, to=TensorProto.DOUBLE),
                 step_mix=mix(g, g.op("Range", g.i64(0), max_len, g.i64(1))), seed_key=seed_key(g, "seed"), context0=context0)

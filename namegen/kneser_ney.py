@@ -171,10 +171,18 @@ def gap_codes(keys: np.ndarray) -> np.ndarray:
     return codes
 
 
-def keys_of(codes: torch.Tensor) -> torch.Tensor:
-    """`gap_codes`'s keys back, int64 (an integer cumulative sum: the same in every runtime)."""
+def keys_of(codes: torch.Tensor, size: int | None = None) -> torch.Tensor:
+    """`gap_codes`'s `size` keys back (by default as many as the codes end), int64: an integer
+    cumulative sum, the same in every runtime. Scattered into place, not selected with a mask:
+    onnxruntime folds a scatter into a constant when it loads the file, not a NonZero."""
     running = codes.long()
-    return (running.cumsum(0) - 1)[running < GAP]
+    if not len(running):
+        return running
+    ends = running < GAP
+    if size is None:
+        size = int(ends.sum())
+    place = torch.where(ends, ends.long().cumsum(0) - 1, size)  # the codes that end no key go to a spare slot
+    return filled(running, 0, size + 1).scatter(0, place, running.cumsum(0) - 1)[:size]
 
 
 def compact_names(order: int) -> list[str]:
@@ -266,7 +274,7 @@ class NgramNetwork(torch.nn.Module):
             parent = keys % sizes[k - 1]
             oldest.append(keys // sizes[k - 1])
             table = self.decoded("backoff", k)[:, None] + below.index_select(0, parent)
-            grams = keys_of(getattr(self, f"gram{k}"))  # row x V + token: its place in the table
+            grams = keys_of(getattr(self, f"gram{k}"), len(getattr(self, f"value{k}")))  # row x V + token: its place in the table
             table = table.reshape(-1).scatter(0, grams, self.decoded("value", k)).reshape(size, V)
             tables.append(table)
             parents.append(parent)
@@ -301,7 +309,7 @@ class NgramNetwork(torch.nn.Module):
 
     def keys(self, k: int) -> torch.Tensor:
         """Level k's row keys: oldest token x rows of level k - 1 + parent."""
-        return keys_of(getattr(self, f"key{k}"))
+        return keys_of(getattr(self, f"key{k}"), self.level_sizes()[k])
 
     @torch.no_grad()
     def rebuild(self) -> None:

@@ -307,3 +307,21 @@ def test_a_checkpoint_of_the_previous_layout_loads_as_the_same_model(fitted, tmp
         assert torch.equal(loaded.network_.log_probs, model.network_.log_probs)
         assert torch.equal(loaded.network_.trie, model.network_.trie)
         assert loaded.sample(300, seed=3) == model.sample(300, seed=3)
+
+
+def test_onnxruntime_folds_the_rebuild_when_it_loads_the_sampler(fitted, tmp_path):
+    """The tables are rebuilt once, at load: after onnxruntime's optimisation no node of the
+    sampler reads a compact tensor any more (one left would rebuild the tables on every call)."""
+    import onnxruntime as ort
+
+    from namegen.exports.graph import subgraphs
+
+    model = namegen.create("ngram").fit(fitted.split.train)
+    sampler, _ = export(model, tmp_path / "ngram.onnx", training_names=False)
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "optimised.onnx")
+    options.log_severity_level = 3
+    ort.InferenceSession(str(sampler), options, providers=["CPUExecutionProvider"])
+    compact = {f"network/{key}" for key in model.network_.state_dict()}
+    optimised = onnx.load(tmp_path / "optimised.onnx").graph
+    assert not [i for graph in subgraphs(optimised) for node in graph.node for i in node.input if i in compact]

@@ -150,7 +150,6 @@ def counting(anchor: torch.Tensor, size: int, start: int = 0) -> torch.Tensor:
 
 
 COMPACT = ("key", "backoff", "gram", "value")  # per level k >= 1, buffers `<kind><k>`
-GAP = 255  # a `key<k>` or `gram<k>` code: 255 adds 255 to the running key, a smaller code adds itself and ends a key
 CODEBOOKS = ("backoff_codebook", "value_codebook")  # float32 [order - 1 and order, CODES], where quantised
 
 
@@ -159,30 +158,50 @@ def vocabulary_wide(name: str) -> bool:
     return name == "value0"
 
 
-def gap_codes(keys: np.ndarray) -> np.ndarray:
-    """Strictly increasing non-negative keys as uint8 gap codes: each key's distance from the one
-    before (from -1 for the first) as that many 255s as fit, then the rest (0 .. 254). A level's
-    contexts come sorted, so their keys (oldest token x rows below + parent) step up by little:
-    one byte a context where the parent took two."""
+def gap_codes(keys: np.ndarray, bits: int | None = None) -> np.ndarray:
+    """Strictly increasing non-negative keys, packed: a header byte, the code width `bits` (1 to
+    8; by default the one that packs them smallest), then each key's distance from the one
+    before (from -1 for the first) as codes of that width, little-endian bit after bit: as many
+    codes of 2**bits - 1 as fit, then the rest. A level's contexts and n-grams come sorted, so
+    their keys step up by little: 2 to 5 bits a key where an index took 8 to 16."""
     gaps = np.diff(np.asarray(keys, np.int64), prepend=-1)
-    full, rest = np.divmod(gaps, GAP)
-    codes = np.full(int((full + 1).sum()), GAP, np.uint8)
+    if bits is None:
+        bits = min(range(1, 9), key=lambda b: int((gaps // (2**b - 1) + 1).sum()) * b)
+    full, rest = np.divmod(gaps, 2**bits - 1)
+    codes = np.full(int((full + 1).sum()), 2**bits - 1, np.int64)
     codes[np.cumsum(full + 1) - 1] = rest
-    return codes
+    stream = ((codes[:, None] >> np.arange(bits)) & 1).astype(np.uint8).reshape(-1)
+    return np.concatenate([[bits], np.packbits(stream, bitorder="little")]).astype(np.uint8)
 
 
-def keys_of(codes: torch.Tensor, size: int | None = None) -> torch.Tensor:
-    """`gap_codes`'s `size` keys back (by default as many as the codes end), int64: an integer
-    cumulative sum, the same in every runtime. Scattered into place, not selected with a mask:
-    onnxruntime folds a scatter into a constant when it loads the file, not a NonZero."""
-    running = codes.long()
-    if not len(running):
-        return running
-    ends = running < GAP
-    if size is None:
-        size = int(ends.sum())
-    place = torch.where(ends, ends.long().cumsum(0) - 1, size)  # the codes that end no key go to a spare slot
-    return filled(running, 0, size + 1).scatter(0, place, running.cumsum(0) - 1)[:size]
+def keys_of(packed: torch.Tensor, size: int) -> torch.Tensor:
+    """The first `size` keys of `gap_codes`, int64: integer arithmetic and a cumulative sum, the
+    same in every runtime. The width is read here, so an export holds it as a constant; the keys
+    are scattered into place, not selected with a mask: onnxruntime folds a scatter into a
+    constant when it loads the file, not a NonZero. Codes past the last key's (the last byte's
+    spare bits) go to a spare slot."""
+    if not size or len(packed) < 2:
+        return packed[:0].long()
+    bits = int(packed[0])
+    data = torch.cat([packed[1:].long(), filled(packed.long(), 0, 1)])  # a 0 after the last byte: every code reads two
+    at = counting(packed, (len(packed) - 1) * 8 // bits) * bits  # each code's first bit
+    powers = torch.tensor([1, 2, 4, 8, 16, 32, 64, 128])
+    pairs = data.index_select(0, at // 8) + data.index_select(0, at // 8 + 1) * 256
+    codes = pairs // powers.index_select(0, at % 8) % 2**bits
+    ends = codes < 2**bits - 1
+    place = torch.where(ends, ends.long().cumsum(0) - 1, size).clamp(max=size)
+    return filled(codes, 0, size + 1).scatter(0, place, codes.cumsum(0) - 1)[:size]
+
+
+def ends_of(packed: torch.Tensor) -> int:
+    """How many keys `gap_codes` packed (spare bits may end a few more: `check_compact` reads
+    only as many as the level's other tensors say)."""
+    if len(packed) < 2 or not 1 <= int(packed[0]) <= 8:
+        return -1
+    bits = int(packed[0])
+    stream = np.unpackbits(packed[1:].numpy(), bitorder="little")
+    codes = stream[: len(stream) // bits * bits].reshape(-1, bits) @ (1 << np.arange(bits))
+    return int((codes < 2**bits - 1).sum())
 
 
 def compact_names(order: int) -> list[str]:
@@ -197,7 +216,7 @@ class NgramNetwork(torch.nn.Module):
     Stored (the state_dict): `kneser_ney`'s levels, compact: `value0`, the empty context's V
     log-probabilities, then per level k >= 1 `key<k>` (each row's oldest token x rows of level
     k - 1 + its parent), `backoff<k>`, `gram<k>` (each seen n-gram's row x V + token) and
-    `value<k>`; keys as `gap_codes`, log values as uint8 codes
+    `value<k>`; keys packed by `gap_codes`, log values as uint8 codes
     into `backoff_codebook[k]`, `value_codebook[k]` (float32 where not quantised). The dense tables the network reads, `log_probs` float32
     [rows, V] and `trie` (and with `steps`, `transitions`), are rebuilt from them at fit and load,
     not stored. The rebuild adds float32s and nothing else (no exp or log, whose results differ
@@ -444,7 +463,8 @@ def take_stored_rows(module: torch.nn.Module, state_dict: dict, prefix: str) -> 
 def check_compact(state_dict: dict, prefix: str, order: int, field: str, vocab_size: int) -> None:
     """The compact tensors hold together: the types `store` writes, one row at level 0, every
     parent a row of the level below, every context and every seen n-gram once (both come sorted),
-    the n-gram counts those of the rows. Where a tensor is missing, the strict key check says so."""
+    as many of each as the back-off weights and values say. Where a tensor is missing, the
+    strict key check says so."""
     def damaged(why: str) -> NamegenError:
         return NamegenError(f"the {field} n-gram's tables are damaged ({why})")
 
@@ -456,22 +476,21 @@ def check_compact(state_dict: dict, prefix: str, order: int, field: str, vocab_s
         quantised = kind in ("backoff", "value")
         if tensor.dim() != 1 or tensor.dtype not in ((torch.uint8, torch.float32) if quantised else (torch.uint8,)):
             raise damaged(f"{name} is {tensor.dtype} {list(tensor.shape)}")
-        tensors[kind, k] = tensor if quantised else keys_of(tensor)  # strictly increasing, by construction
+        tensors[kind, k] = tensor
     for name, levels in zip(CODEBOOKS, (order - 1, order)):
         codebook = state_dict.get(prefix + name)
         if codebook is not None and tuple(codebook.shape) != (levels, CODES):
             raise damaged(f"{name} is {list(codebook.shape)}")
     above = 1
     for k in range(1, order):
-        keys, grams = tensors["key", k], tensors["gram", k]
-        rows = len(tensors["backoff", k])
-        if len(keys) != rows or len(tensors["value", k]) != len(grams):
-            raise damaged(f"level {k} has {len(keys)} contexts, {rows} back-off weights, "
-                          f"{len(grams)} n-grams and {len(tensors['value', k])} values")
-        if bool((keys >= vocab_size * above).any()):
-            raise damaged(f"level {k}'s parents")
-        if bool((grams >= vocab_size * rows).any()):
-            raise damaged(f"level {k}'s n-grams")
+        rows, grams = len(tensors["backoff", k]), len(tensors["value", k])
+        for kind, size, limit in (("key", rows, vocab_size * above), ("gram", grams, vocab_size * rows)):
+            packed = tensors[kind, k]
+            if ends_of(packed) < size:
+                raise damaged(f"{kind}{k} packs fewer than the {size} keys of level {k}")
+            keys = keys_of(packed, size)  # strictly increasing by construction, unless the width byte was changed
+            if size and (int(keys[0]) < 0 or bool((keys.diff() <= 0).any()) or int(keys[-1]) >= limit):
+                raise damaged(f"level {k}'s {'parents' if kind == 'key' else 'n-grams'}")
         above = rows
 
 

@@ -245,15 +245,20 @@ def test_the_export_holds_the_ngram_compact(fitted, tmp_path):
 
 
 def test_gap_codes_round_trip():
-    """Keys step up by any amount: 1, 254, 255 and its multiples take continuation codes."""
-    from namegen.kneser_ney import gap_codes, keys_of
+    """Keys step up by any amount, at any code width: gaps of 2**bits - 1 and its multiples take
+    continuation codes, and the last byte's spare bits are not keys."""
+    from namegen.kneser_ney import ends_of, gap_codes, keys_of
 
     rng = np.random.default_rng(0)
-    for keys in ([], [0], [254, 255, 509, 510, 765, 766, 1020, 5000, 70000], np.cumsum(rng.integers(1, 600, 2000)) - 1):
+    cases = ([0], [254, 255, 509, 510, 765, 766, 1020, 5000, 70000], np.arange(9), np.cumsum(rng.integers(1, 600, 2000)) - 1)
+    for keys in cases:
         keys = np.asarray(keys, np.int64)
-        codes = gap_codes(keys)
-        assert codes.dtype == np.uint8
-        np.testing.assert_array_equal(keys_of(torch.from_numpy(codes)).numpy(), keys)
+        for bits in (None, *range(1, 9)):
+            packed = gap_codes(keys, bits)
+            assert packed.dtype == np.uint8 and (bits is None or packed[0] == bits)
+            assert ends_of(torch.from_numpy(packed)) >= len(keys)
+            np.testing.assert_array_equal(keys_of(torch.from_numpy(packed), len(keys)).numpy(), keys)
+        assert len(gap_codes(keys)) <= min(len(gap_codes(keys, bits)) for bits in range(1, 9))
 
 
 def legacy_layout(model) -> dict:
@@ -278,7 +283,7 @@ def legacy_layout(model) -> dict:
 def keys_of_gram(ngram, k):
     from namegen.kneser_ney import keys_of
 
-    return keys_of(getattr(ngram, f"gram{k}")).numpy()
+    return keys_of(getattr(ngram, f"gram{k}"), len(getattr(ngram, f"value{k}"))).numpy()
 
 
 def test_a_checkpoint_of_the_previous_layout_loads_as_the_same_model(fitted, tmp_path):
@@ -325,3 +330,27 @@ def test_onnxruntime_folds_the_rebuild_when_it_loads_the_sampler(fitted, tmp_pat
     compact = {f"network/{key}" for key in model.network_.state_dict()}
     optimised = onnx.load(tmp_path / "optimised.onnx").graph
     assert not [i for graph in subgraphs(optimised) for node in graph.node for i in node.input if i in compact]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "width"])
+def test_damaged_key_codes_do_not_load(damage, fitted, tmp_path):
+    import hashlib
+    import json
+
+    from safetensors.torch import load_file, save
+
+    namegen.create("ngram", order=4).fit(fitted.split.train).save(tmp_path / "run")
+    config_path = tmp_path / "run" / "config.json"
+    config = json.loads(config_path.read_text())
+    tensors = load_file(tmp_path / "run" / config["weights"])
+    packed = tensors["key3"].clone()
+    if damage == "truncated":
+        packed = packed[: len(packed) // 2]
+    else:  # the same bits read at another width
+        packed[0] = 8 if packed[0] != 8 else 7
+    tensors["key3"] = packed
+    weights = save(tensors)
+    (tmp_path / "run" / config["weights"]).write_bytes(weights)
+    config_path.write_text(json.dumps({**config, "weights_sha256": hashlib.sha256(weights).hexdigest()}))
+    with pytest.raises(namegen.NamegenError, match="n-gram's tables are damaged"):
+        namegen.load(tmp_path / "run")

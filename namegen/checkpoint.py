@@ -30,10 +30,14 @@ from .vocab import Vocab
 
 FORMAT = "namegen-run"
 # 2: TrainConfig.ngram_mix (a run of format 1 mixes no n-gram in); 3: n-grams stored compact
-# (a run of format 2 holds their dense tables, float32, and loads with them)
-FORMAT_VERSION = 3
+# (a run of format 2 holds their dense tables, float32, and loads with them); 4: the known names
+# (every name of the data) under KNOWN_NAMES (a run of format 3 holds its training split under
+# TRAINING_NAMES, which loads as its known names), and an n-gram's contexts and n-grams as packed
+# keys (`key<k>`, `gram<k>`; format 3's parents, counts and tokens are turned into them at load)
+FORMAT_VERSION = 4
 CONFIG = "config.json"
-TRAINING_NAMES = "namegen.training_names"  # a uint8 tensor in the weights file: the training names, UTF-8, one per line
+KNOWN_NAMES = "namegen.known_names"  # a uint8 tensor in the weights file: the known names, UTF-8, one per line
+TRAINING_NAMES = "namegen.training_names"  # what formats up to 3 wrote instead: the training names alone
 TMP_SUFFIX = ".tmp"
 WEIGHTS_NAME = re.compile(r"weights-[0-9a-f]{16}\.safetensors")  # a plain name: a config cannot point outside its folder
 
@@ -187,8 +191,8 @@ def save(model, folder: str | Path, force: bool = False) -> Path:
     network = model._fitted()
     check_writable_run_folder(folder, force)
     tensors = {k: v.detach().contiguous() for k, v in network.state_dict().items()}
-    if model.training_names_ is not None:  # kept beside the weights (one file, one hash) for novel=True
-        tensors[TRAINING_NAMES] = torch.frombuffer(bytearray("\n".join(model.training_names_).encode()), dtype=torch.uint8)
+    if model.known_names_ is not None:  # kept beside the weights (one file, one hash) for novel=True
+        tensors[KNOWN_NAMES] = torch.frombuffer(bytearray("\n".join(model.known_names_).encode()), dtype=torch.uint8)
     weights = save_tensors(tensors)
     digest = hashlib.sha256(weights).hexdigest()
     weights_name = f"weights-{digest[:16]}.safetensors"
@@ -402,12 +406,13 @@ def load(folder: str | Path):
         raise NamegenError(f"{folder / CONFIG} is damaged: {err}; refit or restore the run") from None
     model.max_len_ = config["max_len"]
     model.training_ = config.get("training", {})
-    names = tensors.pop(TRAINING_NAMES, None)
+    old = tensors.pop(TRAINING_NAMES, None)
+    names = tensors.pop(KNOWN_NAMES, old)
     if names is not None:
         try:
-            model.training_names_ = tuple(bytes(names.numpy()).decode().split("\n")) if len(names) else ()
+            model.known_names_ = tuple(bytes(names.numpy()).decode().split("\n")) if len(names) else ()
         except (UnicodeDecodeError, TypeError) as err:
-            raise NamegenError(f"{weights_path} holds damaged training names ({err}); refit or restore the run") from None
+            raise NamegenError(f"{weights_path} holds damaged known names ({err}); refit or restore the run") from None
     try:
         network = model.fitted_network(len(model.vocab_), model.max_len_)
         network.load_state_dict(tensors, strict=True)

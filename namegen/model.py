@@ -60,7 +60,7 @@ class NameModel:
         self.vocab_: Vocab | None = None
         self.network_: torch.nn.Module | None = None
         self.max_len_: int | None = None
-        self.training_names_: tuple[str, ...] | None = None
+        self.known_names_: tuple[str, ...] | None = None  # what novel=True rejects: every name of the data fitted on
         self.training_: dict = {}
 
     # ---- what a plugin supplies --------------------------------------------------------
@@ -91,20 +91,35 @@ class NameModel:
     def block_size(self) -> int:
         return self._fitted().block_size
 
+    @property
+    def training_names_(self) -> tuple[str, ...] | None:
+        """The former name of `known_names_` (which held the training split alone)."""
+        return self.known_names_
+
+    @training_names_.setter
+    def training_names_(self, names: tuple[str, ...] | None) -> None:
+        self.known_names_ = names
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.hyperparams.items())
         return f"namegen.create({self.plugin_name!r}{', ' if args else ''}{args})"
 
     def fit(self, train_names: Sequence[str], val_names: Sequence[str] | None = None, progress: bool = False,
-            device: str | None = None) -> NameModel:
+            device: str | None = None, known_names: Sequence[str] | None = None) -> NameModel:
         """Learn from `train_names`; `val_names` (optional) guide early stopping. Returns self.
         The vocabulary is every character of the names given here. `device` (e.g. "cuda") is
-        where the shared trainer runs the network; the fitted model is always on the CPU."""
+        where the shared trainer runs the network; the fitted model is always on the CPU.
+        `known_names` (optional): more real names, such as a held-out test split, that
+        `novel=True` must never return; they serve nothing else (no training, no vocabulary).
+        The known names are the training, validation and `known_names` names together."""
         train_names = check_name_characters(check_names(train_names, "training names"), "training names")
         val_names = check_name_characters(check_names(val_names, "validation names"), "validation names") if val_names else []
+        extra = check_names(known_names, "known names", allow_empty=True) if known_names is not None else []
         self.vocab_ = Vocab.from_names(train_names + val_names)
         self.max_len_ = max(MIN_MAX_LEN, 2 * max(map(len, train_names)))
-        self.training_names_ = tuple(sorted(set(train_names)))  # for novel=True, in the run and the export
+        # For novel=True, in the run and the export. A name the vocabulary cannot spell can never
+        # be drawn: it is left out.
+        self.known_names_ = tuple(sorted({name for name in (*train_names, *val_names, *extra) if self.vocab_.covers(name)}))
         self.network_ = None
         if len(self.vocab_) > MAX_EXPORT_VOCAB:  # told before training, not after it, when the export fails
             warnings.warn(f"the names hold {len(self.vocab_) - 1:,} distinct characters: the model fits and works in "
@@ -303,7 +318,7 @@ class NameModel:
         n = sampling.check_count(n)
         seed = sampling.check_seed(seed)
         temperature = sampling.check_temperature(temperature)
-        rule = sampling.check_constraints(self.vocab_, n, self.max_len_, self._training_tokens(constraints.get("novel")),
+        rule = sampling.check_constraints(self.vocab_, n, self.max_len_, self.known_set() if constraints.get("novel") else None,
                                           prefix=prefix, max_len=max_len, **constraints)
         network = self._sampling_network(network)
         if not rule.rejects:  # every candidate passes: candidate i is name i, up to the budget
@@ -311,12 +326,18 @@ class NameModel:
             return sampling.sample_tokens(network, count, seed, temperature, rule.max_len, rule.prefix, rule.min_len).numpy()
         return sampling.sample_constrained(network, n, seed, temperature, rule).numpy()
 
-    def _training_tokens(self, novel) -> frozenset | None:
-        """The training names as token tuples, for rule 2's novelty test (built when asked for)."""
-        names = getattr(self, "training_names_", None)
-        if not novel or names is None:
+    def known_set(self) -> sampling.KnownNames | None:
+        """The known names as the fingerprint set that rule 2's novelty test reads, in torch and
+        in the export alike (None when the model holds none). Built on first use, then cached."""
+        names = self.known_names_
+        if names is None:
             return None
-        return frozenset(tuple(self.vocab_.encode(name)) for name in names)
+        cached = getattr(self, "_known_set", None)
+        if cached is None or cached[0] is not names or cached[1] is not self.vocab_:
+            # covers(): a run saved before namegen filtered them may hold names of unseen characters
+            known = sampling.KnownNames.of(self.vocab_.encode(name) for name in names if self.vocab_.covers(name))
+            self._known_set = cached = (names, self.vocab_, known)
+        return cached[2]
 
     def _sampling_network(self, network: torch.nn.Module) -> torch.nn.Module:
         """The network in float64, as every sampler runs it: float32 matrix products round
@@ -332,7 +353,8 @@ class NameModel:
         """`n` names; the same arguments always give the same names (see README, sampling rules 1 and 2).
 
         Constraints (rule 2): `prefix` (forced), `suffix`, `contains` (strings), `min_len`,
-        `max_len` (characters), `novel` (not among the training names), `distinct` (no repeats),
+        `max_len` (characters), `novel` (not among the known names: every name of the data the
+        model was fitted on), `exclude` (a list of names never returned), `distinct` (no repeats),
         `max_candidates` (the budget of candidates drawn; default max(10,000, 100 * n) when a
         constraint can reject). When the budget runs out, fewer names come back, with a
         NamegenWarning.

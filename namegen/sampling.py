@@ -24,7 +24,8 @@ and bump SAMPLING_RULE_VERSION.
 from __future__ import annotations
 
 import numbers
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -217,6 +218,81 @@ def _incremental_steps(torch, network, tokens, alive, keys, step, temperature, u
     return until, alive, keys
 
 
+# ---- the known names, for `novel` -------------------------------------------------------------
+# A name is known when its fingerprint is among the known names' fingerprints. The fingerprint of
+# tokens c_0 .. c_{L-1} (ids, no boundary token) is F mod 2**bits, where
+#
+#     term(t) = mix(mix(t) ^ c_t)
+#     F       = (sum_t mix(term(t) ^ FINGERPRINT_SALT) mod 2**31) * 2**31 + (sum_t term(t) mod 2**31)
+#
+# exact in int64 (sums of at most MAX_LEN terms below 2**31) in numpy, torch and ONNX alike, and
+# blind to 0-padding. The export stores the set as KnownNames.tables (2 bytes a name and 1 a bucket,
+# where the strings took about 10 bytes a name); a name not in the set still matches with
+# probability len(keys) / 2**bits, at most KNOWN_LOAD / 2**REMAINDER_BITS (6.1e-5): torch tests the
+# same fingerprints, so every runtime rejects the same candidates.
+FINGERPRINT_SALT = 0x1B873593  # below 2**31: the high half hashes each term again
+REMAINDER_BITS = 16  # the low bits of a fingerprint, stored per name (uint16); the bits above pick its bucket
+KNOWN_LOAD = 4  # buckets: the fewest, a power of two, holding at most this many names each on average
+MAX_BUCKET = 255  # names in one bucket at most (its count is a uint8); more buckets until it holds
+
+
+def fingerprint_rows(rows, bits: int) -> np.ndarray:
+    """The fingerprints (see above) of token rows int64 [N, L], 0-padded: int64 [N] in [0, 2**bits)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    terms = mix(mix(np.arange(rows.shape[1], dtype=np.int64))[None, :] ^ rows)
+    present = rows != 0
+    key = np.where(present, terms, 0).sum(axis=1) & MASK31
+    if bits > 31:
+        key |= (np.where(present, mix(terms ^ FINGERPRINT_SALT), 0).sum(axis=1) & MASK31) << 31
+    return key & ((1 << bits) - 1)
+
+
+def known_bucket_bits(names: int) -> int:
+    """log2 of the fewest buckets (a power of two) that hold at most KNOWN_LOAD of `names` names each on average."""
+    return max(0, (names - 1) // KNOWN_LOAD).bit_length()
+
+
+@dataclass(frozen=True, eq=False)
+class KnownNames:
+    """The names `novel` rejects, as sorted distinct fingerprints of `bits` bits (REMAINDER_BITS
+    stored per name, the rest pick one of 2**(bits - REMAINDER_BITS) buckets)."""
+
+    bits: int
+    keys: np.ndarray = field(repr=False)  # int64, sorted, distinct
+    names: int  # distinct names fingerprinted
+
+    @classmethod
+    def of(cls, encoded: Iterable[Sequence[int]]) -> KnownNames:
+        """The set of names given as token ids (names that the vocabulary cannot spell are left out
+        by the caller: they can never be drawn)."""
+        unique = set(map(tuple, encoded))
+        by_length: dict[int, list] = {}
+        for ids in unique:  # rows of equal length: no padding, whatever the longest name
+            by_length.setdefault(len(ids), []).append(ids)
+        bucket_bits = known_bucket_bits(len(unique))
+        while True:
+            bits = bucket_bits + REMAINDER_BITS
+            keys = np.unique(np.concatenate([np.zeros(0, np.int64)] + [fingerprint_rows(rows, bits) for rows in by_length.values()]))
+            crowded = len(keys) and np.unique(keys >> REMAINDER_BITS, return_counts=True)[1].max() > MAX_BUCKET
+            if not crowded or bits >= 62:
+                return cls(bits, keys, len(unique))
+            bucket_bits += 1
+
+    def holds(self, rows) -> np.ndarray:
+        """Whether each of the token rows [N, L] (0-padded) has a known fingerprint: bool [N]."""
+        key = fingerprint_rows(rows, self.bits)
+        at = np.minimum(np.searchsorted(self.keys, key), max(len(self.keys) - 1, 0))
+        return self.keys[at] == key if len(self.keys) else np.zeros(len(key), bool)
+
+    def tables(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """What the export stores: each bucket's count of keys, uint8 [2**(bits - REMAINDER_BITS)];
+        the keys' low REMAINDER_BITS in key order, uint16 [max(1, len(keys))] (a lone 0 when there is
+        none: a gather needs a row); and the most keys a bucket holds (at least 1)."""
+        counts = np.bincount(self.keys >> REMAINDER_BITS, minlength=1 << (self.bits - REMAINDER_BITS)).astype(np.uint8)
+        remainders = (self.keys & ((1 << REMAINDER_BITS) - 1)).astype(np.uint16)
+        return counts, remainders if len(remainders) else np.zeros(1, np.uint16), max(1, int(counts.max(initial=0)))
+
+
 @dataclass(frozen=True)
 class Constraints:
     """Rule 2's constraints, as token ids (see `sample_constrained`)."""
@@ -226,14 +302,15 @@ class Constraints:
     suffix: tuple[int, ...] = ()
     contains: tuple[int, ...] = ()
     min_len: int = 1
-    novel: frozenset | None = None  # the training names as token tuples: candidates among them are rejected
+    novel: KnownNames | None = None  # candidates with a known fingerprint are rejected
+    exclude: frozenset = frozenset()  # token tuples: candidates among them are rejected
     distinct: bool = False
     max_candidates: int | None = None  # None: the default budget
 
     @property
     def rejects(self) -> bool:
         """Whether any candidate can be rejected (otherwise candidate i is name i)."""
-        return bool(self.suffix or self.contains or self.novel is not None or self.distinct)
+        return bool(self.suffix or self.contains or self.novel is not None or self.exclude or self.distinct)
 
     def budget(self, count: int, cost: int) -> int:
         """max_candidates, else count when nothing rejects, else max(MIN, PER_NAME * count); then
@@ -245,14 +322,15 @@ class Constraints:
             budget = max(MIN_CANDIDATES, CANDIDATES_PER_NAME * count) if self.rejects else count
         return min(budget, MAX_CANDIDATES, max(count, MAX_CANDIDATE_WORK // cost))
 
-    def passes(self, name: tuple[int, ...]) -> bool:
-        """Suffix, contains and novel: the tests of one candidate on its own."""
+    def passes(self, name: tuple[int, ...], known: bool = False) -> bool:
+        """Suffix, contains, novel (`known`: the name's fingerprint is a known name's, from
+        KnownNames.holds) and exclude: the tests of one candidate on its own."""
         if self.suffix and name[-len(self.suffix):] != self.suffix:
             return False
         if self.contains and not any(name[a : a + len(self.contains)] == self.contains
                                      for a in range(len(name) - len(self.contains) + 1)):
             return False
-        return self.novel is None or name not in self.novel
+        return not (self.novel is not None and known) and name not in self.exclude
 
 
 MIN_BATCH = 64  # rule 2's batches after the first draw at least this many candidates: a step loop's cost is per step up to about here
@@ -290,7 +368,7 @@ def batch_cap(max_len: int, contains: int = 0) -> int:
 def sample_constrained(network, count: int, seed: int, temperature: float, rule: Constraints) -> torch.Tensor:
     """Token ids [found, max_len] of the names rule 2 gives: candidates 0, 1, 2, ... drawn by
     `sample_tokens` (prefix forced, min_len, max_len), of which the first `count` that pass
-    (suffix, contains, novel; distinct: not equal to an earlier accepted name) are the answer,
+    (suffix, contains, novel, exclude; distinct: not equal to an earlier accepted name) are the answer,
     among at most `rule.budget(count, candidate_cost(network, rule.max_len))` candidates; found < count when the budget ran out."""
     import torch
 
@@ -300,9 +378,10 @@ def sample_constrained(network, count: int, seed: int, temperature: float, rule:
     while start < budget:
         size = max(1, min(size, budget - start, cap))
         rows = sample_tokens(network, size, seed, temperature, rule.max_len, rule.prefix, rule.min_len, start)
-        for row in rows.tolist():
+        known = rule.novel.holds(rows.numpy()) if rule.novel is not None else np.zeros(len(rows), bool)
+        for row, is_known in zip(rows.tolist(), known.tolist()):
             name = tuple(t for t in row if t)  # tokens after the end are 0
-            if rule.passes(name) and not (rule.distinct and name in seen):
+            if rule.passes(name, is_known) and not (rule.distinct and name in seen):
                 seen.add(name)
                 accepted.append(row)
                 if len(accepted) == count:
@@ -311,11 +390,31 @@ def sample_constrained(network, count: int, seed: int, temperature: float, rule:
     return torch.tensor(accepted, dtype=torch.int64).reshape(len(accepted), rule.max_len)
 
 
-def check_constraints(vocab, count: int, default_max_len: int, training: frozenset | None, *, prefix: str = "",
+def check_exclude(vocab, exclude) -> frozenset:
+    """The names of `exclude` (an iterable of strings, or None) as token tuples. A name the
+    vocabulary cannot spell (an unknown character, the boundary token, empty) can never be drawn:
+    it is left out, not an error. Names are compared as given (no case folding)."""
+    if exclude is None:
+        return frozenset()
+    if isinstance(exclude, (str, bytes)):
+        raise NamegenError(f"exclude must be a list of names, not one string ({exclude!r})")
+    try:
+        names = list(exclude)
+    except TypeError:
+        raise NamegenError(f"exclude must be a list of names (strings), got {exclude!r}") from None
+    bad = [name for name in names if not isinstance(name, str)][:1]  # a list: the bad value may be None itself
+    if bad:
+        raise NamegenError(f"exclude must hold names (strings), got {bad[0]!r}")
+    return frozenset(tuple(vocab.encode(name)) for name in names if name and vocab.covers(name))
+
+
+def check_constraints(vocab, count: int, default_max_len: int, known: KnownNames | None, *, prefix: str = "",
                       suffix: str = "", contains: str = "", min_len: int | None = None, max_len: int | None = None,
-                      novel: bool = False, distinct: bool = False, max_candidates: int | None = None) -> Constraints:
+                      novel: bool = False, exclude: Iterable[str] | None = None, distinct: bool = False,
+                      max_candidates: int | None = None) -> Constraints:
     """Rule 2's constraints from a caller's arguments, each checked with an error that names it.
-    `training` holds the training names as token tuples (None when the model has none with it)."""
+    `known`: the known names (None when the model has none with it; a runtime whose graph tests
+    them passes any other value)."""
     texts = {}
     for label, text in (("prefix", prefix), ("suffix", suffix), ("contains", contains)):
         if not isinstance(text, str):
@@ -327,14 +426,15 @@ def check_constraints(vocab, count: int, default_max_len: int, training: frozens
     for label, flag in (("novel", novel), ("distinct", distinct)):
         if not isinstance(flag, (bool, np.bool_)):
             raise NamegenError(f"{label} must be True or False, got {flag!r}")
+    excluded = check_exclude(vocab, exclude)
     max_len = check_max_len(default_max_len if max_len is None else max_len, count, len(texts["prefix"]))
     if min_len is not None and (not _is_int(min_len) or not 1 <= min_len <= max_len):
         raise NamegenError(f"min_len must be an integer from 1 to max_len ({max_len:,}), got {min_len!r}")
     if max_candidates is not None and (not _is_int(max_candidates) or not 1 <= max_candidates <= MAX_CANDIDATES):
         raise NamegenError(f"max_candidates must be an integer from 1 to {MAX_CANDIDATES:,}, got {max_candidates!r}")
-    if novel and training is None:
-        raise NamegenError("novel needs the training names, and this model holds none "
+    if novel and known is None:
+        raise NamegenError("novel needs the known names, and this model holds none "
                            "(an export written with --no-training-names, or a run saved before namegen kept them)")
     return Constraints(max_len=max_len, prefix=texts["prefix"], suffix=texts["suffix"], contains=texts["contains"],
-                       min_len=1 if min_len is None else int(min_len), novel=training if novel else None,
+                       min_len=1 if min_len is None else int(min_len), novel=known if novel else None, exclude=excluded,
                        distinct=bool(distinct), max_candidates=None if max_candidates is None else int(max_candidates))

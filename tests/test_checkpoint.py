@@ -61,9 +61,9 @@ def test_files_hold_no_pickle(run):
     (header_len,) = struct.unpack("<Q", raw[:8])
     assert raw[8:9] == b"{" and 8 + header_len <= len(raw)
     header = json.loads(raw[8 : 8 + header_len])
-    assert set(header) - {"__metadata__"} == {"weight", "bias", "namegen.training_names"}
-    assert all(entry["dtype"] == "F32" for key, entry in header.items() if key not in ("__metadata__", "namegen.training_names"))
-    assert header["namegen.training_names"]["dtype"] == "U8"  # the names, UTF-8 bytes: data, not code
+    assert set(header) - {"__metadata__"} == {"weight", "bias", "namegen.known_names"}
+    assert all(entry["dtype"] == "F32" for key, entry in header.items() if key not in ("__metadata__", "namegen.known_names"))
+    assert header["namegen.known_names"]["dtype"] == "U8"  # the names, UTF-8 bytes: data, not code
     assert b"\x80\x04\x95" not in raw and not raw.startswith(b"PK")  # no pickle, no torch zip
 
 

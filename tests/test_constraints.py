@@ -28,6 +28,8 @@ COMBINATIONS = [
     {"distinct": True},
     {"novel": True, "distinct": True, "suffix": "n"},
     {"prefix": "a", "suffix": "a", "contains": "r", "min_len": 4, "max_len": 9, "novel": True, "distinct": True},
+    {"exclude": ["a", "n", "ja", "an", "ma", "A", "é", ""]},  # common names, and some that can never be drawn
+    {"prefix": "ma", "exclude": ["ma", "mah", "mal"], "novel": True, "distinct": True},
     {"suffix": "a", "max_candidates": 40},  # the budget, not the count, ends the call
     {"suffix": "qzxj"},  # impossible in practice: the budget runs out, nothing comes back
 ]
@@ -55,7 +57,7 @@ def candidates(model, count, seed, **rule1) -> list[str]:
 @pytest.mark.parametrize("seed", [0, 5])
 def test_answer_is_the_first_passing_candidates_in_order(linear, seed):
     stream = candidates(linear, 3000, seed, prefix="a", min_len=3, max_len=9)
-    train = set(linear.training_names_)
+    train = set(linear.known_names_)
     passing = [name for name in stream if name.endswith("n") and "r" in name and name not in train]
     distinct = list(dict.fromkeys(passing))
     got = linear.sample(25, seed=seed, prefix="a", suffix="n", contains="r", min_len=3, max_len=9, novel=True, distinct=True)
@@ -64,11 +66,58 @@ def test_answer_is_the_first_passing_candidates_in_order(linear, seed):
 
 
 def test_each_constraint_holds(linear):
-    train = set(linear.training_names_)
+    train = set(linear.known_names_)
     names = linear.sample(300, seed=2, prefix="ma", suffix="a", contains="r", min_len=5, max_len=9, novel=True, distinct=True)
     assert len(names) == 300
     assert all(n.startswith("ma") and n.endswith("a") and "r" in n and 5 <= len(n) <= 9 for n in names)
     assert not set(names) & train and len(set(names)) == len(names)
+
+
+def test_exclude_drops_exactly_its_names(linear):
+    stream = candidates(linear, 400, 0)
+    exclude = ["a", "n", "ja", "A", "é", ""]  # the last three can never be drawn: not an error
+    assert {"a", "n", "ja"} <= set(stream[:150])  # so the test below rejects something
+    assert linear.sample(100, seed=0, exclude=exclude) == [n for n in stream if n not in exclude][:100]
+    assert linear.sample(100, seed=0, exclude=("A", "é")) == stream[:100]  # nothing it can draw: rule 1's names
+    assert linear.sample(100, seed=0, exclude=[]) == stream[:100]
+
+
+def test_novel_rejects_every_name_of_the_data():
+    """The known names are train, val and `known_names` (a test split): none comes back under
+    novel, while the model itself (vocabulary, weights, NLL) is that of a fit without them."""
+    train, val, test = ["aab", "abba", "bab", "baab", "abab", "bbaa"], ["aaba", "bba"], ["ab", "ba", "abc", "aaa"]
+    plain = namegen.create("counts").fit(train, val)
+    known = namegen.create("counts").fit(train, val, known_names=test)
+    assert known.known_names_ == tuple(sorted(set(train + val + ["ab", "ba", "aaa"])))  # 'abc' cannot be drawn: left out
+    assert known.vocab_ == plain.vocab_ and known.score(test[:2]).nll == plain.score(test[:2]).nll
+    assert {k: v for k, v in known.training_.items() if k != "fit_seconds"} == {k: v for k, v in plain.training_.items() if k != "fit_seconds"}
+    assert {"ab", "ba"} <= set(plain.sample(200, seed=1, novel=True))  # test names: only the known names keep them out
+    novel = known.sample(200, seed=1, novel=True)
+    assert len(novel) == 200 and not set(novel) & set(train + val + test)
+    alone = namegen.create("counts").fit(train + test[:2])  # fit(names): the known names are those names
+    assert alone.known_names_ == tuple(sorted(train + test[:2]))
+
+
+def test_known_names_set_has_no_false_negatives():
+    """Every known name is found; another name matches with probability keys / 2**bits (at most
+    KNOWN_LOAD / 2**REMAINDER_BITS), the same in torch and the graph."""
+    rng = np.random.default_rng(0)
+    names = sorted({tuple(rng.integers(1, 27, rng.integers(1, 13)).tolist()) for _ in range(5000)})[:4000]
+    known = sampling.KnownNames.of(names)
+    assert known.names == 4000 and known.bits == 10 + sampling.REMAINDER_BITS  # 1,024 buckets: at most 4 names each on average
+    rows = np.zeros((len(names), 12), np.int64)
+    for row, ids in zip(rows, names):
+        row[: len(ids)] = ids
+    assert known.holds(rows).all()
+    others = np.zeros((20000, 14), np.int64)
+    others[:, 12:] = rng.integers(1, 27, (20000, 2))  # 13 and 14 characters: no known name is that long
+    others[:, :12] = rng.integers(1, 27, (20000, 12))
+    assert known.holds(others).sum() <= 2 * 20000 * len(known.keys) / 2**known.bits + 3  # twice the rate, at most
+    counts, remainders, most = known.tables()
+    assert counts.dtype == np.uint8 and remainders.dtype == np.uint16 and len(remainders) == len(known.keys) and counts.sum() == len(known.keys)
+    assert sampling.fingerprint_rows([[3, 1, 0, 0]], 62) == sampling.fingerprint_rows([[3, 1]], 62)  # padding changes nothing
+    empty = sampling.KnownNames.of([])
+    assert not empty.holds(rows[:3]).any() and len(empty.tables()[1]) == 1
 
 
 def test_min_len_masks_the_end_and_max_len_cuts(linear):
@@ -135,6 +184,9 @@ def test_distinct_never_repeats_across_batches(linear):
     ({"max_candidates": 0}, "max_candidates must be an integer from 1"),
     ({"max_candidates": 10**9}, "max_candidates must be an integer from 1"),
     ({"novel": "yes"}, "novel must be True or False"),
+    ({"exclude": "maria"}, "exclude must be a list of names, not one string"),
+    ({"exclude": 5}, "exclude must be a list of names"),
+    ({"exclude": ["maria", None]}, "exclude must hold names \\(strings\\), got None"),
     ({"distinct": 1}, "distinct must be True or False"),
 ])
 def test_bad_constraints_are_clear_errors(linear, kwargs, message):
@@ -142,20 +194,45 @@ def test_bad_constraints_are_clear_errors(linear, kwargs, message):
         linear.sample(5, **kwargs)
 
 
-def test_novel_needs_training_names(linear):
+def test_novel_needs_known_names(linear):
     bare = namegen.create("linear")
     bare.__dict__.update(linear.__dict__)
-    bare.training_names_ = None  # a run saved before namegen kept them
-    with pytest.raises(NamegenError, match="novel needs the training names"):
+    bare.known_names_ = None  # a run saved before namegen kept them
+    with pytest.raises(NamegenError, match="novel needs the known names"):
         bare.sample(3, novel=True)
     assert bare.sample(3, seed=1) == linear.sample(3, seed=1)
 
 
-def test_training_names_survive_save_and_load(linear, tmp_path):
+def test_known_names_survive_save_and_load(linear, tmp_path):
     linear.save(tmp_path / "run")
     loaded = namegen.load(tmp_path / "run")
-    assert loaded.training_names_ == linear.training_names_
+    assert loaded.known_names_ == linear.known_names_
     assert loaded.sample(50, seed=2, novel=True, distinct=True) == linear.sample(50, seed=2, novel=True, distinct=True)
+
+
+def test_a_run_with_training_names_only_still_loads(fitted, tmp_path):
+    """Format 3 kept the training split under namegen.training_names: they load as the known names."""
+    import hashlib
+    import json
+
+    from safetensors.torch import load_file, save
+
+    from namegen.checkpoint import KNOWN_NAMES, TRAINING_NAMES
+
+    model = fitted("counts")
+    model.save(tmp_path / "run")
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    tensors = load_file(tmp_path / "run" / config["weights"])
+    tensors[TRAINING_NAMES] = tensors.pop(KNOWN_NAMES)
+    weights = save(tensors)
+    digest = hashlib.sha256(weights).hexdigest()
+    (tmp_path / "run" / config["weights"]).unlink()
+    config.update(format_version=3, weights=f"weights-{digest[:16]}.safetensors", weights_sha256=digest)
+    (tmp_path / "run" / config["weights"]).write_bytes(weights)
+    (tmp_path / "run" / "config.json").write_text(json.dumps(config))
+    loaded = namegen.load(tmp_path / "run")
+    assert loaded.known_names_ == model.known_names_ and loaded.training_names_ == model.known_names_
+    assert loaded.sample(40, seed=3, novel=True) == model.sample(40, seed=3, novel=True)
 
 
 # ------------------------------------------------------------------ the ONNX sampler agrees
@@ -201,15 +278,62 @@ def test_export_without_training_names(fitted, tmp_path):
 
     model = fitted("linear")
     path = export(model, tmp_path / "private.onnx", training_names=False).sampler
-    longest = max(model.training_names_, key=len)
-    assert longest.encode() not in path.read_bytes()  # no training name travels in the file
+    longest = max(model.known_names_, key=len)
+    assert longest.encode() not in path.read_bytes()  # no known name travels in the file
     private = runtime.load(path)
-    assert private.metadata["training_names"] == "0"
-    with pytest.raises(NamegenError, match="novel needs the training names"):
+    assert private.metadata["known_names"] == private.metadata["training_names"] == "0" and private.known_names == 0
+    with pytest.raises(NamegenError, match="novel needs the known names"):
         private.sample(3, novel=True)
     assert private.sample(20, seed=1, distinct=True) == model.sample(20, seed=1, distinct=True)
     with_names = export(model, tmp_path / "public.onnx").sampler
-    assert longest.encode() in with_names.read_bytes()
+    public = runtime.load(with_names)
+    assert public.known_names == len(model.known_names_) and public.metadata["training_names"] == str(len(model.known_names_))
+    # Fingerprints, not strings: about 2.3 bytes a name (uint16 remainders, a uint8 count a bucket), plus the lookup's nodes
+    assert with_names.stat().st_size - path.stat().st_size < 2.5 * len(model.known_names_) + 3000
+    assert longest.encode() not in with_names.read_bytes()
+
+
+def test_exports_before_known_names_and_exclude(fitted, tmp_path):
+    """An export that says training_names (not known_names) feeds novel as before; one without the
+    exclude input refuses exclude with a message, and samples the rest."""
+    import onnx
+
+    from namegen import runtime
+    from namegen.exports.onnx import export
+
+    model = fitted("linear")
+    proto = onnx.load(export(model, tmp_path / "new.onnx").sampler)
+    for entry in [e for e in proto.metadata_props if e.key in ("known_names", "known_names_bits")]:
+        proto.metadata_props.remove(entry)
+    inputs = [i for i in proto.graph.input if i.name != "exclude"]  # its initialiser stays: a constant, no longer an input
+    del proto.graph.input[:]
+    proto.graph.input.extend(inputs)
+    onnx.save(proto, tmp_path / "old.onnx")
+    old = runtime.load(tmp_path / "old.onnx")
+    assert old.known_names == len(model.known_names_) and not old.takes_exclude
+    assert old.sample(30, seed=2, novel=True) == model.sample(30, seed=2, novel=True)
+    with pytest.raises(NamegenError, match="exclude needs an export with an exclude input"):
+        old.sample(5, exclude=["a"])
+    assert old.sample(5, exclude=["é"]) == model.sample(5)  # no name it can draw: nothing to feed
+
+
+@pytest.mark.parametrize("bucket_bits", [0, 16])
+def test_onnx_novel_at_every_fingerprint_width(tmp_path, monkeypatch, bucket_bits):
+    """One bucket (16-bit fingerprints), and 2**16 (32 bits: the high half, which sets of over
+    2**17 names use), on a model whose candidates are often known names: torch's names in the graph."""
+    from namegen import runtime
+    from namegen.exports.onnx import export
+
+    monkeypatch.setattr(sampling, "known_bucket_bits", lambda names: bucket_bits)
+    model = namegen.create("counts").fit(["aab", "abba", "bab", "baab", "abab", "bba", "ab", "ba"])
+    assert model.known_set().bits == bucket_bits + sampling.REMAINDER_BITS
+    rt = runtime.load(export(model, tmp_path / "m.onnx").sampler)
+    assert rt.metadata["known_names_bits"] == str(bucket_bits + sampling.REMAINDER_BITS)
+    for seed in range(3):
+        rule = {"novel": True, "distinct": seed == 2, "exclude": ["aaa"] if seed == 1 else None}
+        expected = quiet_sample(model, 60, seed=seed, **rule)
+        assert quiet_sample(rt, 60, seed=seed, **rule) == expected and not set(expected) & set(model.known_names_)
+    assert set(quiet_sample(model, 60, seed=0)) & set(model.known_names_)  # without novel, known names come up
 
 
 # ---------------------------------------------------------------- bad input to the graph
@@ -250,6 +374,7 @@ def test_graph_stays_bounded_on_any_input(onnx_export, plugin):
         {"max_candidates": np.array(-1, np.int64), "suffix": np.array([1, 1, 1, 1, 1, 1], np.int64)},
         {"prefix": np.array([0, V + 5, -2], np.int64)},
         {"contains": np.arange(20_000, dtype=np.int64) % V},
+        {"exclude": np.array(["a", "é", "", "a"] * 1000, object)},  # names it cannot draw are no error in the graph either
         {"temperature": np.array(np.nan, np.float32)},
         {"temperature": np.array(-1.0, np.float32)},
         {"temperature": np.array(0.0, np.float32)},

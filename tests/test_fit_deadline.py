@@ -126,7 +126,7 @@ def pair(model, sampler_of=None, scorer_of=None):
     sampler_model, scorer_model = sampler_of or model, scorer_of or model
     return runtime.ExportedModel(
         Path("x.onnx"), sampler_bytes=build_sampler(sampler_model, export_network(sampler_model, float64=True),
-                                              training_names=model.training_names_).SerializeToString(),
+                                              known=model.known_set()).SerializeToString(),
         scorer_bytes=build_scorer(scorer_model, export_network(scorer_model)).SerializeToString())
 
 

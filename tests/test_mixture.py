@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import namegen
-from namegen import mixture, sampling
+from namegen import checkpoint, mixture, sampling
 from namegen.errors import NamegenError
 from namegen.kneser_ney import NgramNetwork
 from namegen.testing import step_identity_error
@@ -133,7 +133,7 @@ def test_a_run_written_before_the_mixture_loads_unmixed(pair, tmp_path):
     alone.save(tmp_path / "run")
     config_path = tmp_path / "run" / "config.json"
     config = json.loads(config_path.read_text())
-    assert config["format_version"] == 3
+    assert config["format_version"] == checkpoint.FORMAT_VERSION
     del config["hyperparams"]["ngram_mix"]
     config["format_version"] = 1
     config_path.write_text(json.dumps(config))

@@ -23,7 +23,7 @@ from safetensors.numpy import load_file
 
 import namegen
 from namegen import mixture, runtime, sampling
-from namegen.checkpoint import TRAINING_NAMES
+from namegen.checkpoint import KNOWN_NAMES
 from namegen.data import examples
 from namegen.exports.onnx import OPSET, build_sampler, export_network
 
@@ -301,7 +301,7 @@ def test_interface(plugin, onnx_export):
     optional = [value_info(v) for v in sampler.input if v.name in initializers]  # rule 2's, with defaults
     assert optional == [("prefix", TensorProto.INT64, 1), ("suffix", TensorProto.INT64, 1), ("contains", TensorProto.INT64, 1),
                         ("min_len", TensorProto.INT64, 0), ("max_len", TensorProto.INT64, 0), ("novel", TensorProto.BOOL, 0),
-                        ("distinct", TensorProto.BOOL, 0), ("max_candidates", TensorProto.INT64, 0)]
+                        ("exclude", TensorProto.STRING, 1), ("distinct", TensorProto.BOOL, 0), ("max_candidates", TensorProto.INT64, 0)]
     assert [value_info(v) for v in sampler.output] == [("names", TensorProto.STRING, 1), ("tokens", TensorProto.INT64, 2),
                                                        ("found", TensorProto.INT64, 0)]
     initializers = {i.name for i in scorer.initializer}
@@ -323,8 +323,8 @@ def test_exported_weights_are_the_checkpoint_bytes(plugin, onnx_export, tmp_path
     exported.model.save(tmp_path / "run")
     (weights_file,) = (tmp_path / "run").glob("weights-*.safetensors")
     checkpoint = load_file(weights_file)
-    names = checkpoint.pop(TRAINING_NAMES)  # the one tensor beside the network's: the training names, for novel=True
-    assert names.tobytes().decode().split("\n") == list(exported.model.training_names_)
+    names = checkpoint.pop(KNOWN_NAMES)  # the one tensor beside the network's: the known names, for novel=True
+    assert names.tobytes().decode().split("\n") == list(exported.model.known_names_)
     state = {k: v.numpy() for k, v in exported.model.network_.state_dict().items()}
     assert set(checkpoint) == set(state)
     for key, tensor in checkpoint.items():

@@ -174,3 +174,19 @@ def test_check_plugin_holds_a_step_form_to_forward(registry_snapshot):
     make_plugin("check-stepping-broken", broken=True, network=SteppingNetwork)
     with pytest.raises(AssertionError, match=r"check_plugin\('check-stepping-broken'\): the step form differs from forward by 0.1"):
         check_plugin("check-stepping-broken")
+
+
+@pytest.mark.parametrize("dropped", ["exclude", "novel"])
+def test_the_validator_checks_exclude_and_novel(fitted, tmp_path, monkeypatch, dropped):
+    """A runtime that loses the exclude or novel input draws other names under rule 2: caught.
+    (novel on a model of a few short names, whose candidates are often known names.)"""
+    model = fitted("linear") if dropped == "exclude" else namegen.create("counts").fit(["aab", "abba", "bab", "baab", "abab", "bba"])
+    sampler = build_sampler(model, export_network(model, float64=True), known=model.known_set()).SerializeToString()
+    scorer = build_scorer(model, export_network(model)).SerializeToString()
+    exported = runtime.ExportedModel(tmp_path / "x.onnx", sampler_bytes=sampler, scorer_bytes=scorer)
+    assert validate(model, exported).passed
+    feeds = runtime.ExportedModel.feeds
+    monkeypatch.setattr(runtime.ExportedModel, "feeds", lambda self, *args, **kwargs: {
+        key: value for key, value in feeds(self, *args, **kwargs).items() if key != dropped})
+    with pytest.raises(NamegenError, match="does not match the torch model"):
+        validate(model, exported)

@@ -24,14 +24,14 @@ const MAX_TEMPERATURE = 3.4028234663852886e38;
 /** The defaults of `sample`, as the command line's. */
 export const DEFAULTS = Object.freeze({ count: 10, seed: 0, temperature: 1.0 });
 /** Rule 2's options, in the order Python checks them. */
-export const CONSTRAINTS = Object.freeze(['prefix', 'suffix', 'contains', 'minLen', 'maxLen', 'novel', 'distinct', 'maxCandidates']);
+export const CONSTRAINTS = Object.freeze(['prefix', 'suffix', 'contains', 'minLen', 'maxLen', 'novel', 'exclude', 'distinct', 'maxCandidates']);
 /** Every option of `sample` and `draw`. */
 export const SAMPLE_OPTIONS = Object.freeze(['seed', 'temperature', ...CONSTRAINTS]);
 
 /** The sampler's graph input of each constraint (Python's keyword names). */
 const INPUT = Object.freeze({
   prefix: 'prefix', suffix: 'suffix', contains: 'contains', minLen: 'min_len', maxLen: 'max_len',
-  novel: 'novel', distinct: 'distinct', maxCandidates: 'max_candidates',
+  novel: 'novel', exclude: 'exclude', distinct: 'distinct', maxCandidates: 'max_candidates',
 });
 const REQUIRED_METADATA = ['namegen_format', 'vocab', 'max_len', 'max_count', 'sampling_rule_version'];
 
@@ -173,7 +173,8 @@ function varintBytes(n) {
  * @property {string[]} vocab         the characters; token id = index, vocab[0] is the boundary '.'
  * @property {number} maxLen          the export's default max_len
  * @property {number} maxCount        most names per call
- * @property {number} trainingNames   training names the export holds for `novel` (0: none)
+ * @property {number} knownNames      names the export holds (as fingerprints) for `novel` (0: none)
+ * @property {number} trainingNames   the former name of knownNames
  * @property {Record<string, string>} metadata  all of metadata_props
  * @property {string} source          how messages name the file
  * @property {string[]} inputs        rule 2's graph inputs the sampler takes (fed on every run)
@@ -221,11 +222,14 @@ export function exportInfo(bytes, source, format) {
   } catch (err) {
     throw new NamegenError(`${source} has damaged metadata: vocab is not a valid vocabulary (${/** @type {Error} */ (err).message})`);
   }
+  // Exports before known_names (which held the training names alone) say training_names.
+  const known = 'known_names' in meta ? 'known_names' : 'training_names';
+  const knownNames = known in meta ? int(known, 0, 2 ** 40) : 0;
   return {
     rule, vocab, source, metadata: meta, inputs: [],
     maxLen: int('max_len', 1, MAX_LEN),
     maxCount: int('max_count', 1, MAX_COUNT),
-    trainingNames: 'training_names' in meta ? int('training_names', 0, 2 ** 40) : 0,
+    knownNames, trainingNames: knownNames,
   };
 }
 
@@ -243,11 +247,12 @@ export function openSampler(bytes, source = 'the model') {
   if (info.rule < 2) return { info, model: bytes };
   const inputs = Object.values(INPUT);
   const { model, promoted } = promoteInitializers(bytes, inputs);
-  const expected = inputs.filter((name) => name !== 'novel' || info.trainingNames > 0);
+  // exclude is optional: exports before it lack the input (and refuse the option).
+  const expected = inputs.filter((name) => (name !== 'novel' || info.knownNames > 0) && (name !== 'exclude' || promoted.includes(name)));
   const missing = expected.filter((name) => !promoted.includes(name));
   if (missing.length) throw new NamegenError(`${source} is damaged: a sampling rule 2 sampler, it lacks the inputs ${missing.join(', ')}`);
   if (promoted.length !== expected.length) {
-    throw new NamegenError(`${source} is damaged: it has a novel input, but its metadata says it holds no training names`);
+    throw new NamegenError(`${source} is damaged: it has a novel input, but its metadata says it holds no known names`);
   }
   info.inputs = promoted;
   return { info, model };
@@ -269,6 +274,7 @@ export function openSampler(bytes, source = 'the model') {
  * @property {number[]} prefix @property {number[]} suffix @property {number[]} contains token ids
  * @property {bigint} minLen @property {bigint} maxLen @property {bigint} maxCandidates 0: the default budget
  * @property {boolean} novel @property {boolean} distinct
+ * @property {string[]} exclude names never returned: those the vocabulary spells (no other can be drawn)
  */
 
 /** How messages name an option: its own name unless the caller relabels it. @param {string} option */
@@ -349,6 +355,7 @@ function checkConstraints(info, n, args, label) {
   const novel = flag(args.novel), distinct = flag(args.distinct);
   if (novel === null) fail('novel', `must be true or false (1 or 0), got ${show(args.novel)}`);
   if (distinct === null) fail('distinct', `must be true or false (1 or 0), got ${show(args.distinct)}`);
+  const exclude = excludedNames(info, given('exclude') ? args.exclude : [], fail);
 
   const maxLenArg = given('maxLen') ? args.maxLen : info.maxLen;
   const maxLen = integer(maxLenArg), shortest = BigInt(text.prefix.length + 1);
@@ -366,13 +373,33 @@ function checkConstraints(info, n, args, label) {
   if (given('maxCandidates') && (maxCandidates === null || maxCandidates < 1n || maxCandidates > BigInt(MAX_CANDIDATES))) {
     fail('maxCandidates', `must be an integer from 1 to ${fmt(MAX_CANDIDATES)}, got ${show(args.maxCandidates)}`);
   }
-  if (novel && !info.trainingNames) {
-    fail('novel', `needs the training names, and ${info.source} holds none (it was exported with --no-training-names)`);
+  if (novel && !info.knownNames) {
+    fail('novel', `needs the known names, and ${info.source} holds none (it was exported with --no-training-names)`);
+  }
+  if (exclude.length && !info.inputs.includes('exclude')) {
+    fail('exclude', `needs an export with an exclude input, and ${info.source} was exported before namegen had it; export it again`);
   }
   return {
     prefix: text.prefix, suffix: text.suffix, contains: text.contains, minLen: /** @type {bigint} */ (minLen), maxLen: longest,
-    novel: Boolean(novel), distinct: Boolean(distinct), maxCandidates: /** @type {bigint} */ (maxCandidates),
+    novel: Boolean(novel), exclude, distinct: Boolean(distinct), maxCandidates: /** @type {bigint} */ (maxCandidates),
   };
+}
+
+/**
+ * The names of `exclude` (any iterable of strings but a string) that the model can draw, checked
+ * as Python's namegen.sampling.check_exclude: a name with a character outside the vocabulary (or
+ * empty) can never be drawn, so it is left out, not an error. Names are compared as given (no case folding).
+ * @param {ExportInfo} info @param {unknown} value @param {(option: string, message: string) => never} fail
+ * @returns {string[]}
+ */
+function excludedNames(info, value, fail) {
+  if (typeof value === 'string') fail('exclude', `must be a list of names, not one string (${quote(value)})`);
+  if (value === null || typeof value !== 'object' || !(Symbol.iterator in value)) fail('exclude', `must be a list of names (strings), got ${show(value)}`);
+  const names = Array.from(/** @type {Iterable<unknown>} */ (value));
+  const bad = names.findIndex((name) => typeof name !== 'string');
+  if (bad >= 0) fail('exclude', `must hold names (strings), got ${show(names[bad])}`);
+  // The order fed changes nothing: the graph tests membership.
+  return [...new Set(/** @type {string[]} */ (names))].filter((name) => name && Array.from(name).every((ch) => info.vocab.indexOf(ch) > 0));
 }
 
 /**
@@ -394,15 +421,17 @@ export function sampleFeeds(ort, info, request) {
   // Rule 2's inputs are fed on every run (the model of openSampler requires them); their
   // defaults, Python's `constraint_inputs`, mean "no constraint".
   const rule = request.constraints ?? {
-    prefix: [], suffix: [], contains: [], minLen: 1n, maxLen: BigInt(info.maxLen), novel: false, distinct: false, maxCandidates: 0n,
+    prefix: [], suffix: [], contains: [], minLen: 1n, maxLen: BigInt(info.maxLen), novel: false, exclude: [], distinct: false, maxCandidates: 0n,
   };
   const values = {
     prefix: tokens(rule.prefix), suffix: tokens(rule.suffix), contains: tokens(rule.contains),
     min_len: scalar('int64', BigInt64Array, rule.minLen), max_len: scalar('int64', BigInt64Array, rule.maxLen),
     novel: scalar('bool', Uint8Array, rule.novel ? 1 : 0), distinct: scalar('bool', Uint8Array, rule.distinct ? 1 : 0),
+    exclude: new ort.Tensor('string', rule.exclude, [rule.exclude.length]),
     max_candidates: scalar('int64', BigInt64Array, rule.maxCandidates),
   };
-  for (const name of info.inputs) feeds[name] = values[/** @type {keyof typeof values} */ (name)]; // novel: only in exports with training names
+  // novel: only in exports with known names; exclude: only in exports made since it exists
+  for (const name of info.inputs) feeds[name] = values[/** @type {keyof typeof values} */ (name)];
   return { feeds, fetches: ['names', 'found'] };
 }
 
@@ -531,8 +560,10 @@ export class NamegenModel {
     this.maxLen = info.maxLen;
     /** The sampling rule: 1 (no constraints) or 2. */
     this.rule = info.rule;
-    /** How many training names the sampler holds for `novel` (0: none). */
-    this.trainingNames = info.trainingNames;
+    /** How many names the sampler holds (as fingerprints) for `novel`: every name of the data the model was fitted on (0: none). */
+    this.knownNames = info.knownNames;
+    /** The former name of knownNames (exports before it held the training names alone). */
+    this.trainingNames = info.knownNames;
     /** How messages name the file. */
     this.source = info.source;
     Object.freeze(this);

@@ -29,8 +29,15 @@ describe('an export\'s metadata', () => {
     assert.deepEqual(INFO.vocab, ['.', 'a', 'b', 'c', 'm']);
     assert.equal(INFO.maxLen, 16);
     assert.equal(INFO.maxCount, 1_000_000);
-    assert.equal(INFO.trainingNames, 3);
+    assert.equal(INFO.knownNames, 3);
+    assert.equal(INFO.trainingNames, 3); // the former name
     assert.equal(INFO.rule, 2);
+  });
+
+  test('of an export before known_names and exclude: training_names counts them, no exclude input', () => {
+    const info = open(samplerBytes({ known_names: undefined, training_names: '5' }, RULE2_INPUTS.filter((name) => name !== 'exclude')));
+    assert.equal(info.knownNames, 5);
+    assert.deepEqual(info.inputs, RULE2_INPUTS.filter((name) => name !== 'exclude'));
   });
 
   const damaged = [
@@ -44,7 +51,7 @@ describe('an export\'s metadata', () => {
     ['max_len not a number', samplerBytes({ max_len: 'x' }), "test.onnx has damaged metadata: max_len must be an integer from 1 to 10,000, got 'x'"],
     ['max_count out of range', samplerBytes({ max_count: '0' }), 'max_count must be an integer from 1 to 1,000,000'],
     ['a constraint input missing', samplerBytes({}, RULE2_INPUTS.filter((name) => name !== 'distinct')), 'test.onnx is damaged: a sampling rule 2 sampler, it lacks the inputs distinct'],
-    ['novel without training names', samplerBytes({ training_names: '0' }), 'it has a novel input, but its metadata says it holds no training names'],
+    ['novel without known names', samplerBytes({ known_names: '0' }), 'it has a novel input, but its metadata says it holds no known names'],
   ];
   for (const [what, bytes, message] of damaged) {
     test(`is refused: ${what}`, () => assertRefused(() => openSampler(bytes, 'test.onnx'), undefined, message));
@@ -57,10 +64,10 @@ describe('an export\'s metadata', () => {
     assert.equal(model.length, samplerBytes({ sampling_rule_version: '1' }, []).length);
   });
 
-  test('of an export without training names: no novel input', () => {
-    const info = open(samplerBytes({ training_names: '0' }, RULE2_INPUTS.filter((name) => name !== 'novel')));
+  test('of an export without known names: no novel input', () => {
+    const info = open(samplerBytes({ known_names: '0', training_names: '0' }, RULE2_INPUTS.filter((name) => name !== 'novel')));
     assert.deepEqual(info.inputs, RULE2_INPUTS.filter((name) => name !== 'novel'));
-    assert.equal(info.trainingNames, 0);
+    assert.equal(info.knownNames, 0);
   });
 
   test('a scorer is checked as a scorer', () => {
@@ -106,9 +113,17 @@ describe('sample\'s arguments', () => {
   test('constraints become token ids and the defaults of the rest', () => {
     const { constraints } = checkSample(INFO, 4, { prefix: 'ma', minLen: '3', novel: '1', distinct: 'false' });
     assert.deepEqual(constraints, {
-      prefix: [4, 1], suffix: [], contains: [], minLen: 3n, maxLen: 16n, novel: true, distinct: false, maxCandidates: 0n,
+      prefix: [4, 1], suffix: [], contains: [], minLen: 3n, maxLen: 16n, novel: true, exclude: [], distinct: false, maxCandidates: 0n,
     });
     assert.deepEqual(checkSample(INFO, 4, { prefix: '' }).constraints?.prefix, []); // given, though empty: rule 2
+  });
+
+  test('exclude keeps the names the model can draw, once each', () => {
+    // 'Ma' (no case folding), 'é', 'm.a' and '' can never be drawn: left out, not an error
+    const { constraints } = checkSample(INFO, 4, { exclude: ['ma', 'Ma', 'é', 'm.a', '', 'ma', 'cab'] });
+    assert.deepEqual(constraints?.exclude, ['ma', 'cab']);
+    assert.deepEqual(checkSample(INFO, 4, { exclude: new Set(['b']) }).constraints?.exclude, ['b']);
+    assert.deepEqual(checkSample(INFO, 4, { exclude: [] }).constraints?.exclude, []);
   });
 
   const bad = [
@@ -144,7 +159,10 @@ describe('sample\'s arguments', () => {
     [5, { maxCandidates: 1_000_001 }, 'maxCandidates', 'got 1000001'],
     [5, { novel: 'yes' }, 'novel', "novel must be true or false (1 or 0), got 'yes'"],
     [5, { distinct: 2 }, 'distinct', 'distinct must be true or false (1 or 0), got 2'],
-    [5, { min_len: 3 }, 'min_len', 'min_len is not an option of sample (its options: seed, temperature, prefix, suffix, contains, minLen, maxLen, novel, distinct, maxCandidates); did you mean minLen?'],
+    [5, { exclude: 'ma' }, 'exclude', "exclude must be a list of names, not one string ('ma')"],
+    [5, { exclude: 5 }, 'exclude', 'exclude must be a list of names (strings), got 5'],
+    [5, { exclude: ['ma', null] }, 'exclude', 'exclude must hold names (strings), got null'],
+    [5, { min_len: 3 }, 'min_len', 'min_len is not an option of sample (its options: seed, temperature, prefix, suffix, contains, minLen, maxLen, novel, exclude, distinct, maxCandidates); did you mean minLen?'],
     [5, { count: 3 }, 'count', 'count is not an option of sample'], // the count is sample's first argument
     [5, 'ma', 'options', "options must be an object of options, got 'ma'"],
     [5, [1], 'options', 'options must be an object of options, got an array'],
@@ -173,10 +191,17 @@ describe('sample\'s arguments', () => {
     assertRefused(() => checkSample(old, 5, { distinct: false }), 'distinct', 'distinct needs sampling rule 2');
   });
 
-  test('novel needs an export that holds the training names', () => {
-    const nameless = open(samplerBytes({ training_names: '0' }, RULE2_INPUTS.filter((name) => name !== 'novel')));
-    assertRefused(() => checkSample(nameless, 5, { novel: true }), 'novel', 'novel needs the training names, and test.onnx holds none');
+  test('novel needs an export that holds the known names', () => {
+    const nameless = open(samplerBytes({ known_names: '0', training_names: '0' }, RULE2_INPUTS.filter((name) => name !== 'novel')));
+    assertRefused(() => checkSample(nameless, 5, { novel: true }), 'novel', 'novel needs the known names, and test.onnx holds none');
     assert.equal(checkSample(nameless, 5, { novel: false, distinct: true }).constraints?.novel, false);
+  });
+
+  test('exclude needs an export with the exclude input', () => {
+    const old = open(samplerBytes({ known_names: undefined }, RULE2_INPUTS.filter((name) => name !== 'exclude')));
+    assertRefused(() => checkSample(old, 5, { exclude: ['ma'] }), 'exclude',
+      'exclude needs an export with an exclude input, and test.onnx was exported before namegen had it; export it again');
+    assert.deepEqual(checkSample(old, 5, { exclude: ['é'] }).constraints?.exclude, []); // nothing it can draw: nothing to feed
   });
 });
 
@@ -197,11 +222,13 @@ describe('the sampler\'s feeds', () => {
     assert.deepEqual(feeds.max_len, new Tensor('int64', [16n], []));
     assert.deepEqual(feeds.min_len, new Tensor('int64', [1n], []));
     assert.deepEqual(feeds.novel, new Tensor('bool', [0], []));
+    assert.deepEqual(feeds.exclude, new Tensor('string', [], [0]));
     assert.deepEqual(feeds.max_candidates, new Tensor('int64', [0n], []));
   });
 
   test('rule 2: the constraints given', () => {
-    const { feeds } = sampleFeeds(ort, INFO, checkSample(INFO, 7, { prefix: 'ma', contains: 'b', maxLen: 9, distinct: true, maxCandidates: 500 }));
+    const { feeds } = sampleFeeds(ort, INFO, checkSample(INFO, 7, { prefix: 'ma', contains: 'b', maxLen: 9, distinct: true, maxCandidates: 500, exclude: ['mab', 'x'] }));
+    assert.deepEqual(feeds.exclude, new Tensor('string', ['mab'], [1]));
     assert.deepEqual(feeds.prefix, new Tensor('int64', [4n, 1n], [2]));
     assert.deepEqual(feeds.contains, new Tensor('int64', [2n], [1]));
     assert.deepEqual(feeds.max_len, new Tensor('int64', [9n], []));
@@ -210,8 +237,10 @@ describe('the sampler\'s feeds', () => {
   });
 
   test('no novel input where the export has none; rule 1 has only the three scalars', () => {
-    const nameless = open(samplerBytes({ training_names: '0' }, RULE2_INPUTS.filter((name) => name !== 'novel')));
+    const nameless = open(samplerBytes({ known_names: '0' }, RULE2_INPUTS.filter((name) => name !== 'novel')));
     assert.ok(!('novel' in sampleFeeds(ort, nameless, checkSample(nameless, 3, {})).feeds));
+    const before = open(samplerBytes({}, RULE2_INPUTS.filter((name) => name !== 'exclude')));
+    assert.ok(!('exclude' in sampleFeeds(ort, before, checkSample(before, 3, {})).feeds));
     const old = open(samplerBytes({ sampling_rule_version: '1' }, []));
     const { feeds, fetches } = sampleFeeds(ort, old, checkSample(old, 3, {}));
     assert.deepEqual(Object.keys(feeds), ['seed', 'count', 'temperature']);

@@ -28,8 +28,10 @@ export interface SampleOptions {
   minLen?: Integer;
   /** Names have at most this many characters: longer than the prefix, at most 10,000 (default: the export's max_len). */
   maxLen?: Integer;
-  /** No name is one of the training names (needs an export that holds them). */
+  /** No name is one of the known names: every name of the data the model was fitted on (needs an export that holds them). */
   novel?: boolean | '1' | '0' | 'true' | 'false';
+  /** No name is one of these (compared as given, no case folding); a name with a character outside the vocabulary can never be drawn anyway. */
+  exclude?: Iterable<string>;
   /** No name comes twice. */
   distinct?: boolean | '1' | '0' | 'true' | 'false';
   /** How many candidates the sampler may draw: 1 to 100,000,000 (default: max(10,000, 100 x count) when a constraint can reject). */
@@ -82,7 +84,9 @@ export interface NamegenModel {
   readonly maxLen: number;
   /** The sampling rule: 1 (no constraints) or 2. */
   readonly rule: number;
-  /** How many training names the sampler holds for `novel` (0: none). */
+  /** How many names the sampler holds (as fingerprints) for `novel`: every name of the data the model was fitted on (0: none). */
+  readonly knownNames: number;
+  /** @deprecated The former name of `knownNames` (exports before it held the training names alone). */
   readonly trainingNames: number;
   /** How messages name the file. */
   readonly source: string;
@@ -101,6 +105,9 @@ export interface LoadOptions<Source> {
   warn?: (message: string) => void;
 }
 
+/** The options of `loadPretrained`: load's, but `scorer` (a pre-built model's ships beside it). */
+export type PretrainedOptions = Omit<LoadOptions<never>, 'scorer'>;
+
 /** The one error of the package: a bad argument (`option` names it) or a file it cannot run (`option` undefined). */
 export declare class NamegenError extends Error {
   constructor(message: string, option?: string);
@@ -111,7 +118,7 @@ export declare class NamegenError extends Error {
 /** The defaults of `sample`. */
 export declare const DEFAULTS: Readonly<{ count: 10; seed: 0; temperature: 1 }>;
 /** Rule 2's options, in the order they are checked. */
-export declare const CONSTRAINTS: readonly ['prefix', 'suffix', 'contains', 'minLen', 'maxLen', 'novel', 'distinct', 'maxCandidates'];
+export declare const CONSTRAINTS: readonly ['prefix', 'suffix', 'contains', 'minLen', 'maxLen', 'novel', 'exclude', 'distinct', 'maxCandidates'];
 /** Every option of `sample` and `draw`. */
 export declare const SAMPLE_OPTIONS: readonly string[];
 /** The sampling rules this package runs. */

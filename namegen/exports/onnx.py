@@ -57,8 +57,9 @@ def export(model, path: str | Path, names: list[str] | None = None, training_nam
            metadata: dict[str, str] | None = None) -> Exported:
     """Write the sampler to `path` and the scorer beside it (see `scorer_path`), once both have
     passed `validate` against the torch model (`names`: held-out names for the scorer check).
-    The sampler carries the model's training names for `novel`, unless `training_names` is False
-    (for privacy: the export then holds no name, and `novel` is an error). `metadata`: more
+    The sampler carries the model's known names (as fingerprints) for `novel`, unless
+    `training_names` is False (for privacy: the export then holds nothing of the names, and
+    `novel` is an error). `metadata`: more
     entries for both files' metadata_props.
 
     Both files carry one fresh `export_id` and the validation figures in their metadata; the
@@ -79,8 +80,8 @@ def build(model, path: str | Path, names: list[str] | None = None, training_name
     validation checks; `deadline` (time.monotonic()): raise OutOfTime between steps once it has passed."""
     path = Path(path)
     export_id = uuid.uuid4().hex
-    carried = model.training_names_ if training_names else None
-    sampler = build_sampler(model, export_network(model, float64=True), training_names=carried)
+    known = model.known_set() if training_names else None
+    sampler = build_sampler(model, export_network(model, float64=True), known=known)
     check_deadline(deadline, "the export was built")
     scorer = build_scorer(model, export_network(model))
     for proto in (sampler, scorer):

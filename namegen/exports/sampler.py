@@ -107,14 +107,15 @@ def plan_for(vocab_size: int, block_size: int, table_limit: int | None = None) -
     return Plan(contexts, tabulate_from, dense_up_to=FEW_NAMES, simple_join_up_to=FEW_NAMES)
 
 
-def constraint_inputs(model, training_names) -> list[tuple[str, np.ndarray]]:
+def constraint_inputs(model, known) -> list[tuple[str, np.ndarray]]:
     """Rule 2's inputs and their defaults, which mean "no constraint" (graph initialisers that
-    an app may override: apps that feed only seed, count and temperature keep working)."""
+    an app may override: apps that feed only seed, count and temperature keep working).
+    `exclude` is a string tensor: the names themselves, compared with the candidates' strings."""
     inputs = [("prefix", np.zeros(0, np.int64)), ("suffix", np.zeros(0, np.int64)), ("contains", np.zeros(0, np.int64)),
               ("min_len", np.array(1, np.int64)), ("max_len", np.array(model.max_len_, np.int64))]
-    if training_names is not None:
+    if known is not None:
         inputs.append(("novel", np.array(False)))
-    return inputs + [("distinct", np.array(False)), ("max_candidates", np.array(0, np.int64))]
+    return inputs + [("exclude", np.zeros(0, object)), ("distinct", np.array(False)), ("max_candidates", np.array(0, np.int64))]
 
 
 def clamp_inputs(g: Graph, model, network: onnx.ModelProto, step_network: StepNetwork | None, initializers: list) -> Call:
@@ -183,15 +184,16 @@ def network_batch_rows(model, plan: Plan) -> int:
     return max(sampling.MIN_BATCH, min(sampling.MAX_BATCH, MAX_NETWORK_BYTES // bytes_per_context(model)))
 
 
-def candidate_budget(g: Graph, call: Call, training_names, network, batch_rows: int) -> tuple[str, str]:
+def candidate_budget(g: Graph, call: Call, known, network, batch_rows: int) -> tuple[str, str]:
     """(The candidates a call may draw, the rows a batch may hold).
 
     The budget (sampling.Constraints.budget): max_candidates when given (> 0), else count when
     nothing can reject a candidate, else max(MIN_CANDIDATES, CANDIDATES_PER_NAME * count); at most
     MAX_CANDIDATES and max(count, MAX_CANDIDATE_WORK // sampling.candidate_cost(network, max_len)). A batch holds at most `batch_rows`
     candidates (network_batch_rows), and its [batch, max_len] rows and [batch, max_len, len(contains)] windows stay within MAX_CELLS."""
-    rejects = g.op("Or", g.op("Greater", g.op("Add", g.op("Size", "suffix"), g.op("Size", "contains")), g.i64(0)), "distinct")
-    if training_names is not None:
+    given = g.op("Add", g.op("Add", g.op("Size", "suffix"), g.op("Size", "contains")), g.op("Size", "exclude"))
+    rejects = g.op("Or", g.op("Greater", given, g.i64(0)), "distinct")
+    if known is not None:
         rejects = g.op("Or", rejects, "novel")
     usual = g.op("Max", g.op("Mul", call.count, g.i64(sampling.CANDIDATES_PER_NAME)), g.i64(sampling.MIN_CANDIDATES))
     budget = g.op("Where", g.op("Greater", "max_candidates", g.i64(0)), "max_candidates", g.op("Where", rejects, usual, call.count))
@@ -217,9 +219,10 @@ def next_batch_size(g: Graph, count: str, accepted: str, drawn: str, last: str) 
     return g.op("Min", size, g.i64(sampling.MAX_CANDIDATES))
 
 
-def candidate_tests(g: Graph, call: Call, batch: Batch, rows: str, lengths: str, names: str, training_names) -> str:
+def candidate_tests(g: Graph, call: Call, batch: Batch, rows: str, lengths: str, names: str, known: KnownTables | None) -> str:
     """Rule 2's tests of each candidate on its own, [batch] bool: it ends with `suffix`, holds
-    `contains`, and (with `novel`) is not a training name. Empty suffix and contains pass all."""
+    `contains`, (with `novel`) has no known name's fingerprint, and is no name of `exclude`.
+    Empty suffix, contains and exclude pass all."""
     rows = g.op("Cast", rows, to=TensorProto.INT64)
     # A suffix or contains longer than any name never matches; cutting it to MAX_LEN + 1 keeps that and bounds the work.
     suffix = g.op("Slice", "suffix", g.i64([-(sampling.MAX_LEN + 1)]), g.i64([INT64_MAX]))
@@ -238,22 +241,74 @@ def candidate_tests(g: Graph, call: Call, batch: Batch, rows: str, lengths: str,
     misses = g.op("ReduceSum", g.op("Cast", g.op("Not", g.op("Equal", g.op("Gather", padded, windows, axis=1), contains)),
                                     to=TensorProto.INT64), g.i64([2]), keepdims=0)  # [batch, max_len]
     ok = g.op("And", ok, g.op("Equal", g.op("ReduceMin", misses, g.i64([1]), keepdims=0), g.i64(0)))
-    if training_names is None:
-        return ok
     everyone = g.op("Cast", g.op("Add", batch.zeros(g), g.i64(1)), to=TensorProto.BOOL)
-    (novel,) = if_op(
-        g, "novel",
-        lambda b: [b.op("Equal", b.op("LabelEncoder", names, domain="ai.onnx.ml", keys_strings=list(training_names),
-                                      values_int64s=[1] * len(training_names), default_int64=0), b.i64(0))],
-        lambda b: [everyone], [Type(TensorProto.BOOL, ["batch"])])
+    passes = [Type(TensorProto.BOOL, ["batch"])]
+
+    def not_excluded(b: Graph) -> list[str]:
+        # Unique in first-seen order numbers exclude's distinct names 0 .. u - 1, so a candidate
+        # equals one of them iff its number is below u (the values first seen in exclude).
+        _, first, number, _ = b.op("Unique", b.op("Concat", "exclude", names, axis=0), outputs=4, sorted=0)
+        given = b.op("Size", "exclude")
+        u = b.op("ReduceSum", b.op("Cast", b.op("Less", first, given), to=TensorProto.INT64), keepdims=0)
+        return [b.op("GreaterOrEqual", b.op("Slice", number, b.op("Unsqueeze", given, b.i64([0])), b.i64([INT64_MAX])), u)]
+
+    (free,) = if_op(g, g.op("Greater", g.op("Size", "exclude"), g.i64(0)), not_excluded, lambda b: [everyone], passes)
+    ok = g.op("And", ok, free)
+    if known is None:
+        return ok
+    (novel,) = if_op(g, "novel", lambda b: [b.op("Not", known.holds(b, call, rows))], lambda b: [everyone], passes)
     return g.op("And", ok, novel)
+
+
+@dataclass(frozen=True)
+class KnownTables:
+    """The known names in the graph (sampling.KnownNames.tables): each bucket's first key and
+    count, and the keys' low bits, int64, computed in the main graph (onnxruntime folds them at load)."""
+
+    bits: int
+    most: int  # the most keys a bucket holds: a candidate compares its remainder with this many slots
+    starts: str  # int64 [buckets]
+    counts: str  # int64 [buckets]
+    remainders: str  # int64 [keys]
+    last: str  # int64 []: the last index of remainders
+
+    @classmethod
+    def build(cls, g: Graph, known: sampling.KnownNames, initializers: list) -> KnownTables:
+        counts, remainders, most = known.tables()
+        initializers += [numpy_helper.from_array(counts, "known/counts"), numpy_helper.from_array(remainders, "known/remainders")]
+        counts = g.op("Cast", "known/counts", to=TensorProto.INT64)
+        return cls(known.bits, most, g.op("Sub", g.op("CumSum", counts, g.i64(0)), counts), counts,
+                   g.op("Cast", "known/remainders", to=TensorProto.INT64), g.i64(len(remainders) - 1))
+
+    def fingerprints(self, g: Graph, call: Call, rows: str) -> str:
+        """sampling.fingerprint_rows of the rows int64 [batch, max_len]: int64 [batch]."""
+        terms = mix(g, g.op("BitwiseXor", g.op("Unsqueeze", call.step_mix, g.i64([0])), rows))
+        present = g.op("Cast", g.op("Greater", rows, g.i64(0)), to=TensorProto.INT64)
+        total = lambda x: g.op("BitwiseAnd", g.op("ReduceSum", g.op("Mul", x, present), g.i64([1]), keepdims=0), g.i64(sampling.MASK31))  # noqa: E731
+        key = total(terms)
+        if self.bits > 31:
+            high = total(mix(g, g.op("BitwiseXor", terms, g.i64(sampling.FINGERPRINT_SALT))))
+            key = g.op("Add", key, g.op("Mul", high, g.i64(1 << 31)))
+        return g.op("BitwiseAnd", key, g.i64((1 << self.bits) - 1))
+
+    def holds(self, g: Graph, call: Call, rows: str) -> str:
+        """Whether each row's fingerprint is a known key, bool [batch]: its remainder among the
+        `most` slots from its bucket's start, those past the bucket's count masked."""
+        key = self.fingerprints(g, call, rows)
+        bucket = g.op("Div", key, g.i64(1 << sampling.REMAINDER_BITS))
+        remainder = g.op("Unsqueeze", g.op("BitwiseAnd", key, g.i64((1 << sampling.REMAINDER_BITS) - 1)), g.i64([1]))
+        slots = g.i64(np.arange(self.most)[None, :])
+        at = g.op("Min", g.op("Add", g.op("Unsqueeze", g.op("Gather", self.starts, bucket), g.i64([1])), slots), self.last)
+        hit = g.op("And", g.op("Equal", g.op("Gather", self.remainders, at), remainder),
+                   g.op("Less", slots, g.op("Unsqueeze", g.op("Gather", self.counts, bucket), g.i64([1]))))
+        return g.op("Greater", g.op("ReduceSum", g.op("Cast", hit, to=TensorProto.INT64), g.i64([1]), keepdims=0), g.i64(0))
 
 
 FOUND_ROWS = Type(TOKEN_TYPE, ["found", "max_len"])
 FOUND_NAMES = Type(TensorProto.STRING, ["found"])
 
 
-def candidate_batches(g: Graph, call: Call, plan: Plan, chars: tuple[str, ...], training_names, network, batch_rows: int) -> dict[str, str]:
+def candidate_batches(g: Graph, call: Call, plan: Plan, chars: tuple[str, ...], known, network, batch_rows: int) -> dict[str, str]:
     """Rule 2's loop; returns its outputs (`rows`, `names`, ...). One iteration per batch of
     candidates; with no constraint that rejects, the one batch of `count` candidates is the answer:
 
@@ -261,12 +316,13 @@ def candidate_batches(g: Graph, call: Call, plan: Plan, chars: tuple[str, ...], 
         while len(names) < count and start < budget:
             batch = max(1, min(size, budget - start, cap))
             drawn = candidates start .. start + batch - 1, by the plan's step loop and join
-            keep those passing suffix / contains / novel, in order; with distinct, those equal
+            keep those passing suffix / contains / novel / exclude, in order; with distinct, those equal
             to no accepted name nor an earlier one of the batch; append the first count - len(names)
             start, size = start + batch, next_batch_size(count, len(names), start + batch, batch)
     """
     tables, tabulating = tables_for(g, call, plan)
-    budget, cap = candidate_budget(g, call, training_names, network, batch_rows)
+    budget, cap = candidate_budget(g, call, known, network, batch_rows)
+    known_tables = None if known is None else KnownTables.build(g, known, call.initializers)
     o = LoopBody("batch/", carried={"start": INT64, "size": INT64, "rows": FOUND_ROWS, "names": FOUND_NAMES})
     size = o.op("Max", o.op("Min", o.op("Min", o["size"], o.op("Sub", budget, o["start"])), cap), o.i64(1))
     batch = Batch.build(o, call, o["start"], size)
@@ -274,7 +330,7 @@ def candidate_batches(g: Graph, call: Call, plan: Plan, chars: tuple[str, ...], 
     lengths = name_lengths(o, rows)
     simple = o.op("LessOrEqual", size, o.i64(plan.simple_join_up_to))
     names = join(o, rows, lengths, simple, chars)
-    passing = o.op("Squeeze", o.op("NonZero", candidate_tests(o, call, batch, rows, lengths, names, training_names)), o.i64([0]))
+    passing = o.op("Squeeze", o.op("NonZero", candidate_tests(o, call, batch, rows, lengths, names, known_tables)), o.i64([0]))
     rows, names = o.op("Gather", rows, passing, axis=0), o.op("Gather", names, passing, axis=0)
     accepted = o.op("Size", o["names"])
 
@@ -318,15 +374,15 @@ def sampler_step_form(model) -> StepNetwork | None:
 
 
 def build_sampler(model, network: onnx.ModelProto, table_limit: int | None = None,
-                  training_names: tuple[str, ...] | None = None, plan: Plan | None = None,
+                  known: sampling.KnownNames | None = None, plan: Plan | None = None,
                   step_form: bool = True) -> onnx.ModelProto:
     """The sampler graph for `model`, its network (`network`: float64, from export_network) spliced in.
 
     `plan`: the step loops and joins, `plan_for(V, block_size, table_limit)` unless given.
     `step_form`: the network loop runs the network's step form where it has one (False: the
     whole window at every step, for comparison).
-    `training_names` travel in the graph (a string set) for `novel`; None leaves them and the
-    `novel` input out."""
+    `known` (model.known_set()) travels in the graph, as fingerprint tables, for `novel`; None
+    leaves it and the `novel` input out."""
     chars = model.vocab_.chars
     if len(chars) > 256:
         raise NamegenError(f"the ONNX sampler handles vocabularies of up to 256 tokens; this model has {len(chars)}")
@@ -335,7 +391,7 @@ def build_sampler(model, network: onnx.ModelProto, table_limit: int | None = Non
     g = Graph("")
     step_network = sampler_step_form(model) if step_form and "network" in plan.step_loops else None
     call = clamp_inputs(g, model, network, step_network, initializers)
-    found = candidate_batches(g, call, plan, chars, training_names, model._fitted(), network_batch_rows(model, plan))
+    found = candidate_batches(g, call, plan, chars, known, model._fitted(), network_batch_rows(model, plan))
     g.op("Cast", found["rows"], to=TensorProto.INT64, name="tokens")
     g.op("Size", found["names"], name="found")
 
@@ -345,8 +401,11 @@ def build_sampler(model, network: onnx.ModelProto, table_limit: int | None = Non
         meta["step_form"] = "float64" if step_network.exact is None else (
             f"float32, names with a close call drawn again in float64 (logit error measured {step_network.logit_error:.2g}, "
             f"trusted to {trusted_logit_error(step_network.logit_error):.2g})")
-    meta["training_names"] = str(0 if training_names is None else len(training_names))
-    defaults = constraint_inputs(model, training_names)
+    meta["known_names"] = str(0 if known is None else known.names)
+    meta["training_names"] = meta["known_names"]  # its former key, which clients before known_names read
+    if known is not None:
+        meta["known_names_bits"] = str(known.bits)
+    defaults = constraint_inputs(model, known)
     initializers += [numpy_helper.from_array(value, name) for name, value in defaults]
     inputs = [info("seed", INT64), info("count", INT64), info("temperature", Type(TensorProto.FLOAT, []))] + [
         info(name, Type(helper.np_dtype_to_tensor_dtype(value.dtype), list(value.shape) if value.ndim == 0 else [name]))

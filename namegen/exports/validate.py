@@ -3,7 +3,8 @@ it built run in onnxruntime and are compared with the torch model they came from
 
 * scorer: log-likelihoods of held-out names against `NameModel.log_likelihood`, within
   SCORER_TOLERANCE (the scorer runs the network in float32, so only rounding may differ);
-* sampler: names for a few seeds and temperatures, and one constrained call (rule 2), against
+* sampler: names for a few seeds and temperatures, and one constrained call (rule 2: prefix,
+  min_len, distinct, exclude and, when the export holds the known names, novel), against
   `NameModel.sample`, exactly.
 
 The CLI, `export()` and the tests share this one validator; the figures reached go into the
@@ -28,7 +29,8 @@ from ..errors import NamegenError, NamegenWarning
 SCORER_TOLERANCE = 1e-4  # max |log-likelihood difference| per name, nats
 SAMPLER_RUNS = ((0, 1.0), (1, 1.0), (2, 0.7))  # (seed, temperature) of each sampler check
 SAMPLER_COUNT = 1000  # names per sampler check
-CONSTRAINED_COUNT, CONSTRAINED_SEED = 300, 3  # and one check of rule 2: prefix, min_len, distinct (and novel)
+CONSTRAINED_COUNT, CONSTRAINED_SEED = 300, 3  # and one check of rule 2: prefix, min_len, distinct, exclude (and novel)
+EXCLUDED_NAMES = 20  # exclude in that check: names of the first run that the prefix and min_len let through, no known name
 SCORED_NAMES = 200  # held-out names the scorer is checked on, at most
 SAMPLED_NAMES_SEED = 987_654_321  # names to score when no held-out names are given
 
@@ -88,15 +90,22 @@ def validate(model, exported, names: list[str] | None = None, checks: Checks = F
     reference = model.log_likelihood(scored)
     difference = float(np.max(np.abs(exported.log_likelihood(scored).astype(np.float64) - reference)))
     equal = total = 0
+    drawn = []
     for seed, temperature in SAMPLER_RUNS:
         check_deadline(deadline, "the export was validated")
         expected = model.sample(checks.sampler_count, seed=seed, temperature=temperature)
         got = exported.sample(checks.sampler_count, seed=seed, temperature=temperature)
         equal += sum(a == b for a, b in zip(expected, got))
         total += len(expected)
+        drawn = drawn or expected
     check_deadline(deadline, "the export was validated")
-    constraints = {"prefix": model.vocab_.chars[1], "min_len": 3, "distinct": True,
-                   **({"novel": True} if exported.training_names else {})}
+    prefix = model.vocab_.chars[1]
+    # Names the model draws often enough to come up again as candidates: excluding them must drop the
+    # same ones. Known names are left to novel, so that each of the two is checked.
+    known = set(model.known_names_ or ())
+    exclude = [name for name in dict.fromkeys(drawn) if name.startswith(prefix) and len(name) >= 3 and name not in known][:EXCLUDED_NAMES]
+    constraints = {"prefix": prefix, "min_len": 3, "distinct": True, **({"novel": True} if exported.known_names else {}),
+                   **({"exclude": exclude} if exclude and exported.takes_exclude else {})}
     with warnings.catch_warnings():  # a small vocabulary may not give the count of distinct names asked for: fewer is fine
         warnings.simplefilter("ignore", NamegenWarning)
         expected = model.sample(checks.constrained_count, seed=CONSTRAINED_SEED, **constraints)

@@ -279,7 +279,7 @@ def fit_command(
         warnings.showwarning = lambda message, *args, **kwargs: log(f"warning: {message}")
         if deadline is not None:  # the run records this share as its time_limit: what training had
             model.config.time_limit = training_seconds(seconds, deadline)
-        model.fit(split.train, split.val, progress=True)
+        model.fit(split.train, split.val, progress=True, known_names=split.test)  # novel: no name of the data, test names too
     model.training_.update({  # absolute paths: `evaluate` may run from another folder
         "data": datasets.recorded_path(data), "data_sha256": datasets.fingerprint(data), "split_seed": seed, "lowercase": lowercase,
         **({"val_data": datasets.recorded_path(val_data), "val_data_sha256": datasets.fingerprint(val_data)} if val_data is not None else {}),
@@ -300,63 +300,152 @@ def fit_command(
     log(f"fit in {model.training_['fit_seconds']:.3f} s{stopped}; NLL/char {figures}; saved {out}")
 
 
+class OutputFormat(str, Enum):
+    text = "text"
+    json = "json"
+    jsonl = "jsonl"
+
+
+def _pretrained_names() -> str:
+    """The pre-built models that ship, for --help: read here, since importing namegen.runtime
+    imports onnxruntime (0.15 s), which --help does not need."""
+    try:
+        manifest = json.loads((Path(__file__).with_name("pretrained") / "manifest.json").read_text(encoding="utf-8"))
+        return ", ".join(sorted(manifest["models"])) or "none"
+    except (OSError, ValueError, KeyError, TypeError):  # a damaged manifest is reported when a model is asked for
+        return "none"
+
+
+Target = Annotated[str, typer.Argument(
+    help="What answers: a run folder written by `namegen fit`, an ONNX sampler written by `namegen export onnx` "
+         "(NAME.onnx, its scorer NAME.scorer.onnx beside it), or the name of a pre-built model that ships with namegen "
+         f"({_pretrained_names()}). A folder or file of that name in the working directory wins over a pre-built model. "
+         "Exports and pre-built models need no torch.",
+    show_default=False, metavar="TARGET")]
+
+
+class Answerer(NamedTuple):
+    run: Optional[Path]  # a run folder, answered through its kept export or torch
+    exported: object  # else a namegen.runtime.ExportedModel: an export file or a pre-built model
+
+
+def _target(target: str) -> Answerer:
+    """What TARGET names: an existing folder is a run, an existing file an export, else a pre-built model."""
+    from . import runtime
+
+    path = Path(target)
+    if path.is_dir():
+        return Answerer(path, None)
+    if path.exists():
+        if not path.is_file():  # a FIFO would block onnxruntime's read
+            raise NamegenError(f"{target!r} is neither a run folder nor an ONNX file")
+        return Answerer(None, runtime.load(path))
+    if target in runtime.pretrained():
+        return Answerer(None, runtime.load_pretrained(target))
+    known = ", ".join(runtime.pretrained()) or "none in this install"
+    raise NamegenError(f"{target!r} does not exist: give a run folder (namegen fit), an ONNX sampler file (namegen export onnx) "
+                       f"or a pre-built model's name (pre-built models: {known})")
+
+
+def _run_model(run: Path, plugins_dir: Optional[Path]):
+    """The run's model through torch, or one clear line where torch is not installed."""
+    try:
+        return _load(run, plugins_dir)
+    except ModuleNotFoundError as err:
+        if _train_module(err) is None:
+            raise
+        from .checkpoint import read_config
+
+        read_config(run)  # torch-free: a folder that holds no run says so rather than asking for torch
+        raise NamegenError(f"{run} keeps no ONNX export that can answer, and answering through torch needs the train extra "
+                           f"({_train_module(err)} is not installed): pip install 'namegen[train]'; or give an export of the run "
+                           "(namegen export onnx, where torch is installed)") from None
+
+
+FORMAT_HELP = "text: one name per line; json: one JSON array of strings; jsonl: one JSON string per line."
+
+
 @app.command("sample")
 def sample_command(
-    run: Run,
+    target: Target,
     n: Annotated[int, typer.Option("-n", "--count", help="How many names.")] = 10,
     seed: Annotated[int, typer.Option(help="Same seed, same names (in Python, ONNX, Node and browsers).")] = 0,
     temperature: Annotated[float, typer.Option("--temperature", "-t", help="Above 0; lower is safer, higher is wilder.")] = 1.0,
-    max_len: Annotated[Optional[int], typer.Option(help="Cut names at this many characters. [default: the run's max_len]", show_default=False)] = None,
+    max_len: Annotated[Optional[int], typer.Option(help="Cut names at this many characters. [default: the model's max_len]", show_default=False)] = None,
     prefix: Annotated[str, typer.Option(help="Every name starts with this.")] = "",
     suffix: Annotated[str, typer.Option(help="Every name ends with this.")] = "",
     contains: Annotated[str, typer.Option(help="Every name holds this.")] = "",
     min_len: Annotated[Optional[int], typer.Option(help="Names have at least this many characters. [default: 1]", show_default=False)] = None,
-    novel: Annotated[bool, typer.Option("--novel", help="No name is one of the training names.")] = False,
+    novel: Annotated[bool, typer.Option("--novel", help="No name is one of the known names: every name of the data the model was fitted on (train, val and test).")] = False,
+    exclude: Annotated[Optional[list[str]], typer.Option("--exclude", help="No name is this one (repeat for more).", show_default=False)] = None,
+    exclude_file: Annotated[Optional[Path], typer.Option("--exclude-file", help="No name is one of this file's (one per line).", show_default=False)] = None,
     distinct: Annotated[bool, typer.Option("--distinct", help="No name comes twice.")] = False,
-    max_candidates: Annotated[Optional[int], typer.Option(help="Draw at most this many candidates for --suffix, --contains, --novel and --distinct. [default: max(10000, 100 x count)]", show_default=False)] = None,
+    max_candidates: Annotated[Optional[int], typer.Option(help="Draw at most this many candidates for --suffix, --contains, --novel, --exclude and --distinct. [default: max(10000, 100 x count)]", show_default=False)] = None,
+    output_format: Annotated[OutputFormat, typer.Option("--format", help=FORMAT_HELP)] = OutputFormat.text,
     plugins_dir: PluginsDir = None,
 ) -> None:
-    """Print generated names, one per line (sampling rules 1 and 2 in the README)."""
+    """Print generated names (sampling rules 1 and 2 in the README), one per line unless --format says otherwise."""
     import warnings
 
     from .errors import NamegenWarning
-
     from .sampling import MAX_COUNT, check_count
 
-    own, why = _run_export(run)
-    model = own.model if own else _load(run, plugins_dir)  # the same names either way (the export validated itself)
-    _note_unused(run, why)
+    run, model = _target(target)
+    if run is not None:
+        own, why = _run_export(run)
+        model = own.model if own else _run_model(run, plugins_dir)  # the same names either way (the export validated itself)
+        _note_unused(run, why)
     check_count(n, getattr(model, "max_count", MAX_COUNT), name="-n/--count")  # the model's message would name its `n`
+    excluded = [*(exclude or []), *(datasets.read_names(str(exclude_file)) if exclude_file is not None else [])]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", NamegenWarning)
-        names = model.sample(n, seed=seed, temperature=temperature, max_len=max_len, prefix=prefix, suffix=suffix,
-                             contains=contains, min_len=min_len, novel=novel, distinct=distinct, max_candidates=max_candidates)
-    emit("".join(name + "\n" for name in names))
+        names = model.sample(n, seed=seed, temperature=temperature, max_len=max_len, prefix=prefix, suffix=suffix, contains=contains,
+                             min_len=min_len, novel=novel, exclude=excluded or None, distinct=distinct, max_candidates=max_candidates)
+    if output_format is OutputFormat.json:
+        emit(json.dumps(names, ensure_ascii=False) + "\n")
+    elif output_format is OutputFormat.jsonl:
+        emit("".join(json.dumps(name, ensure_ascii=False) + "\n" for name in names))
+    else:
+        emit("".join(name + "\n" for name in names))
     for warning in caught:
         log(f"warning: {warning.message}")
 
 
 @app.command("score")
 def score_command(
-    run: Run,
+    target: Target,
     names: Annotated[list[str], typer.Argument(help="Names to score.", show_default=False, metavar="NAME...")],
-    unseen_floor: Annotated[Optional[float], typer.Option(help="Score characters the model never saw at this probability instead of failing.")] = None,
+    unseen_floor: Annotated[Optional[float], typer.Option(help="Score characters the model never saw at this probability instead of failing (run folders only).")] = None,
+    output_format: Annotated[OutputFormat, typer.Option("--format", help="text: TSV with a header; json: one JSON array of objects; jsonl: one JSON object per line. "
+                                                                        "Each: name, log_likelihood, nll_per_char, perplexity.")] = OutputFormat.text,
     plugins_dir: PluginsDir = None,
 ) -> None:
-    """Per-name log-likelihood (nats, end token included), NLL per character and perplexity, as TSV."""
+    """Per-name log-likelihood (nats, end token included), NLL per character and perplexity, as TSV unless --format says otherwise."""
     import math
 
-    own, why = _run_export(run) if unseen_floor is None else (None, None)
-    if own is not None and all(own.model.vocab.covers(name) for name in names):
-        scores = own.model.log_likelihood(names)  # the scorer: within 1e-4 of torch's (checked when it was exported)
-    else:  # torch also says what to do about a character the model never saw
-        scores = _load(run, plugins_dir).log_likelihood(names, unseen_floor)  # before any output: a bad name prints only the error
-        _note_unused(run, why)
-    rows = ["name\tlog_likelihood\tnll_per_char\tperplexity\n"]
+    run, exported = _target(target)
+    if run is None:
+        if unseen_floor is not None:
+            raise NamegenError("--unseen-floor needs a run folder (it scores through torch); an ONNX export scores only names of its own characters")
+        scores = exported.log_likelihood(names)
+    else:
+        own, why = _run_export(run) if unseen_floor is None else (None, None)
+        if own is not None and all(own.model.vocab.covers(name) for name in names):
+            scores = own.model.log_likelihood(names)  # the scorer: within 1e-4 of torch's (checked when it was exported)
+        else:  # torch also says what to do about a character the model never saw
+            scores = _run_model(run, plugins_dir).log_likelihood(names, unseen_floor)  # before any output: a bad name prints only the error
+            _note_unused(run, why)
+    rows = []
     for name, ll in zip(names, scores):
-        nll = -ll / (len(name) + 1)
-        rows.append(f"{name}\t{ll:.4f}\t{nll:.4f}\t{math.exp(nll):.3f}\n")
-    emit("".join(rows))
+        nll = -float(ll) / (len(name) + 1)
+        rows.append({"name": name, "log_likelihood": float(ll), "nll_per_char": nll, "perplexity": math.exp(nll)})
+    if output_format is OutputFormat.json:
+        emit(json.dumps(rows, ensure_ascii=False) + "\n")
+    elif output_format is OutputFormat.jsonl:
+        emit("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+    else:
+        emit("name\tlog_likelihood\tnll_per_char\tperplexity\n" + "".join(
+            f"{r['name']}\t{r['log_likelihood']:.4f}\t{r['nll_per_char']:.4f}\t{r['perplexity']:.3f}\n" for r in rows))
 
 
 @app.command("evaluate")
@@ -424,7 +513,7 @@ def _score_split(model, split_name: str, names: list[str]):
 def export_onnx_command(
     run: Run,
     out: Annotated[Optional[Path], typer.Option(help="Sampler file to write, or an existing folder to write RUN.onnx into; the scorer goes beside it as NAME.scorer.onnx. [default: exports/RUN.onnx]", show_default=False)] = None,
-    training_names: Annotated[bool, typer.Option("--training-names/--no-training-names", help="Carry the training names in the sampler, for --novel in any app; --no-training-names keeps them out (novel is then an error).")] = True,
+    training_names: Annotated[bool, typer.Option("--known-names/--no-known-names", "--training-names/--no-training-names", help="Carry the known names (every name of the data, as fingerprints) in the sampler, for --novel in any app; --no-known-names keeps them out (novel is then an error).")] = True,
     plugins_dir: PluginsDir = None,
 ) -> None:
     """Export a run to ONNX: a self-contained sampler, and a scorer beside it."""
@@ -609,6 +698,13 @@ def main() -> None:
     except NamegenError as err:
         log(f"error: {err}")
         sys.exit(2)
+    except ModuleNotFoundError as err:
+        missing = _train_module(err)
+        if missing is None:
+            raise
+        log(f"error: namegen {_command_words()} needs the train extra ({missing} is not installed): pip install 'namegen[train]'; "
+            "sample and score of an ONNX export or a pre-built model work without it")
+        sys.exit(2)
     except BrokenPipeError:  # the reader of stdout has gone (`namegen sample … | head`): stop quietly
         _silence_stdout()
         sys.exit(128 + signal.SIGPIPE)
@@ -628,6 +724,23 @@ def main() -> None:
         if interrupted and exit_.code == 130:  # typer turns Ctrl-C into a silent exit 130
             log("interrupted")
         raise
+
+
+# What only the `train` extra installs: the base install (numpy, onnxruntime, typer) runs the
+# command line, and a command that needs one of these says so in one line.
+TRAIN_EXTRA = ("torch", "safetensors", "onnx", "onnxscript", "matplotlib")
+
+
+def _train_module(err: ModuleNotFoundError) -> Optional[str]:
+    """The train extra's module that `err` did not find, or None for any other module."""
+    root = (err.name or "").partition(".")[0]
+    return root if root in TRAIN_EXTRA else None
+
+
+def _command_words() -> str:
+    """The command the user typed (`fit`, `export onnx`), for messages."""
+    words = [arg for arg in sys.argv[1:] if not arg.startswith("-")]
+    return " ".join(words[:2] if words[:1] in (["export"], ["plot"]) else words[:1]) or "this command"
 
 
 def _reopen_closed_standard_streams() -> None:

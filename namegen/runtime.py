@@ -4,6 +4,7 @@
     model = runtime.load("exports/linear.onnx")     # finds exports/linear.scorer.onnx beside it
     model.sample(10, seed=7, temperature=0.8)       # the same names as the torch model gives
     model.log_likelihood(["emma"])
+    runtime.load_pretrained("ngram")                # a pre-built model that ships with namegen
 """
 
 from __future__ import annotations
@@ -91,13 +92,18 @@ class ExportedModel:
         self.max_len = _metadata_int(self.path, self.metadata, "max_len", 1, sampling.MAX_LEN)
         self.max_count = _metadata_int(self.path, self.metadata, "max_count", 1, sampling.MAX_COUNT)
         self.rule = int(self.metadata["sampling_rule_version"])
-        self.training_names = _metadata_int(self.path, self.metadata, "training_names", 0, 1 << 40) if "training_names" in self.metadata else 0
+        # How many names novel rejects; exports before known_names (training names only) say training_names.
+        key = "known_names" if "known_names" in self.metadata else "training_names"
+        self.known_names = _metadata_int(self.path, self.metadata, key, 0, 1 << 40) if key in self.metadata else 0
+        self.training_names = self.known_names  # the former name
+        # Exports before exclude lack its input (an overridable initialiser, like every constraint's).
+        self.takes_exclude = any(i.name == "exclude" for i in self.session.get_overridable_initializers())
         self._scorer = None
 
     def sample(self, n: int, seed: int = 0, temperature: float = 1.0, **constraints) -> list[str]:
         """`n` names, exactly those of the torch model's sample(n, seed=seed, temperature=temperature,
         **constraints): the constraints of sampling rule 2 (prefix, suffix, contains, min_len,
-        max_len, novel, distinct, max_candidates). Fewer names, with a NamegenWarning, when
+        max_len, novel, exclude, distinct, max_candidates). Fewer names, with a NamegenWarning, when
         the candidate budget runs out."""
         names = self.sample_tokens(n, seed, temperature, names=True, **constraints)
         if len(names) < n:
@@ -123,14 +129,18 @@ class ExportedModel:
             return feeds
         if self.rule < 2:
             raise NamegenError(f"{self.path} was exported before namegen had constraints (sampling rule {self.rule}); export it again")
-        training = frozenset() if self.training_names else None  # novelty is tested inside the graph
-        rule = sampling.check_constraints(self.vocab, n, self.max_len, training, **constraints)
+        known = True if self.known_names else None  # novelty is tested inside the graph
+        rule = sampling.check_constraints(self.vocab, n, self.max_len, known, **constraints)
         for key, tokens in (("prefix", rule.prefix), ("suffix", rule.suffix), ("contains", rule.contains)):
             feeds[key] = np.array(tokens, np.int64)
         feeds.update(min_len=np.array(rule.min_len, np.int64), max_len=np.array(rule.max_len, np.int64),
                      distinct=np.array(rule.distinct), max_candidates=np.array(rule.max_candidates or 0, np.int64))
-        if self.training_names:
+        if self.known_names:
             feeds["novel"] = np.array(rule.novel is not None)
+        if rule.exclude:  # only names the vocabulary spells: no other can be drawn
+            if not self.takes_exclude:
+                raise NamegenError(f"exclude needs an export with an exclude input, and {self.path} was exported before namegen had it; export it again")
+            feeds["exclude"] = np.array(sorted(self.vocab.decode(tokens) for tokens in rule.exclude), dtype=object)
         return feeds
 
     @property
@@ -164,3 +174,61 @@ def load(path: str | Path, threads: int = 1) -> ExportedModel:
     100,000 names; 0 lets onnxruntime choose.
     """
     return ExportedModel(path, threads)
+
+
+# ---- pre-built models ---------------------------------------------------------------------------------
+# Exports of built-in plugins fitted on the bundled data, shipped inside the package (and, the
+# same files, in the npm package's models/). scripts/build_pretrained.py writes them and
+# manifest.json, which says what each is: plugin, hyper-parameters, data, test NLL, and the
+# names seed 0 draws, which the tests hold every runtime to.
+
+PRETRAINED_DIR = Path(__file__).with_name("pretrained")
+PRETRAINED_MANIFEST = "manifest.json"
+
+
+def pretrained_manifest() -> dict:
+    """manifest.json of the pre-built models: {"format": ..., "models": {NAME: {...}}}; an
+    install without any has {"models": {}}."""
+    path = PRETRAINED_DIR / PRETRAINED_MANIFEST
+    if not path.is_file():
+        return {"models": {}}
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:
+        raise NamegenError(f"the pre-built models' manifest {path} is unreadable ({err}); reinstall namegen") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("models"), dict):
+        raise NamegenError(f"the pre-built models' manifest {path} is damaged; reinstall namegen")
+    return manifest
+
+
+def pretrained() -> list[str]:
+    """Names of the pre-built models that ship with namegen, sorted (e.g. ['ngram', 'transformer'])."""
+    return sorted(pretrained_manifest()["models"])
+
+
+def pretrained_path(name: str) -> Path:
+    """The sampler file of pre-built model `name` (its scorer is beside it)."""
+    models = pretrained_manifest()["models"]
+    if not isinstance(name, str) or name not in models:
+        known = ", ".join(sorted(models)) or "none ship with this install"
+        raise NamegenError(f"unknown pre-built model {name!r}; pre-built models: {known}")
+    entry = models[name]
+    sampler = entry.get("sampler") if isinstance(entry, dict) else None
+    if not isinstance(sampler, str) or Path(sampler).name != sampler:  # a plain file name: never outside the folder
+        raise NamegenError(f"the pre-built models' manifest names no valid sampler file for {name!r}; reinstall namegen")
+    return PRETRAINED_DIR / sampler
+
+
+def load_pretrained(name: str, threads: int = 1) -> ExportedModel:
+    """Pre-built model `name` (see `pretrained()`), as `load` gives an export: its sampler and scorer.
+
+        from namegen import runtime
+        runtime.load_pretrained("ngram").sample(10, seed=0)   # the names manifest.json promises
+    """
+    path = pretrained_path(name)
+    model = ExportedModel(path, threads)
+    # The manifest and the files are written by one build; a mismatch is a half-updated folder.
+    if model.metadata.get("export_id") != pretrained_manifest()["models"][name].get("export_id"):
+        raise NamegenError(f"{path} is not the export the pre-built models' manifest describes; reinstall namegen "
+                           "(or rerun scripts/build_pretrained.py)")
+    return model

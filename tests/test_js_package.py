@@ -45,6 +45,9 @@ CASES = [
     (40, 31, 0.9, {"novel": True, "distinct": True}),
     (20, 17, 1.1, {"prefix": "a", "suffix": "a", "contains": "l", "minLen": 4, "maxLen": 12, "novel": True, "distinct": True,
                    "maxCandidates": 50_000}),
+    # names each plugin draws here, and some no model can draw ('A': no case folding)
+    (40, 31, 0.9, {"exclude": ["any", "pa", "yah", "kenzie", "arcin", "paina", "A", "é", ""]}),
+    (40, 31, 0.9, {"prefix": "ma", "exclude": ["ma", "mah", "man", "marie", "mar"], "novel": True, "distinct": True}),
     (30, 5, 1.0, {"suffix": "n", "maxCandidates": 60}),  # the budget runs out: fewer names
     (10, 3, 1.0, {"prefix": ""}),  # a constraint given, though empty
 ]
@@ -81,13 +84,15 @@ def fixtures(onnx_export, fitted, tmp_path_factory) -> Path:
         samples = []
         for count, seed, temperature, options in CASES:
             names, short = python_sample(model, count, seed, temperature, options)
+            if "exclude" in options:  # the case checks something: without exclude, other names
+                assert names != python_sample(model, count, seed, temperature, {k: v for k, v in options.items() if k != "exclude"})[0]
             samples.append({"count": count, "seed": str(seed), "temperature": temperature, "options": options, "names": names, "short": short})
         # Held-out names the model can spell, and some of its own; float32 values, exactly as JSON doubles.
         scored = [name for name in fitted.split.test if model.vocab.covers(name)][:60] + model.sample(20, seed=99)
         models[plugin] = {
             "sampler": exported.sampler.name, "scorer": exported.scorer.name,
             "vocab": list(model.vocab.chars), "maxLen": model.max_len, "maxCount": model.max_count, "rule": model.rule,
-            "trainingNames": model.training_names, "metadata": dict(model.metadata),
+            "knownNames": model.known_names, "trainingNames": model.training_names, "metadata": dict(model.metadata),
             "samples": samples,
             "logLikelihood": {"names": scored, "values": [float(x) for x in model.log_likelihood(scored)]},
         }
@@ -137,6 +142,12 @@ def test_js_package_in_chromium(node, js_modules, fixtures, record_property):
     """Python's names and log-likelihoods from onnxruntime-web (wasm) in headless Chromium."""
     need(Path(CHROMIUM).is_file(), f"Chromium is not installed at {CHROMIUM}")
     node_test(node, ["browser.test.mjs"], fixtures, record_property)
+
+
+def test_js_package_pretrained(node, js_modules, record_property):
+    """The pre-built models in js/models/ draw the names their manifest promises, in Node and in headless Chromium."""
+    need(Path(CHROMIUM).is_file(), f"Chromium is not installed at {CHROMIUM}")
+    node_test(node, ["pretrained.test.mjs"], None, record_property)
 
 
 # ---------------------------------------------------------------------------- the README's snippet

@@ -5,10 +5,12 @@
 //   const model = await load('exports/linear.onnx');   // its scorer, exports/linear.scorer.onnx, beside it
 //   await model.sample(20, { seed: 7, temperature: 0.8, prefix: 'ma' });  // string[]
 //   await model.logLikelihood(['emma']);               // Float32Array
+//   const ngram = await loadPretrained('ngram');       // a pre-built model that ships in the package
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { NamegenError, checkLoadOptions, createModel, givenBytes } from './core.js';
+import { MANIFEST, MODELS, checkPretrainedOptions, checkedPretrained, manifestModels, pretrainedEntry } from './pretrained.js';
 
 export {
   BOUNDARY, CONSTRAINTS, DEFAULTS, KNOWN_RULES, MAX_CANDIDATES, MAX_CELLS, MAX_COUNT, MAX_LEN, NamegenError,
@@ -46,6 +48,47 @@ export async function load(source, options) {
     label: opts.label ?? ((option) => option),
     warn: opts.warn ?? ((message) => process.emitWarning(message, 'NamegenWarning')),
   });
+}
+
+/**
+ * Load a pre-built model that ships in this package's models/ folder (fitted on namegen's
+ * bundled data: see its manifest.json): `loadPretrained('ngram')`.
+ * @param {string} name one of `await pretrained()`
+ * @param {object} [options] load's options but `scorer` (the model's ships beside it)
+ * @param {number} [options.threads] @param {any} [options.ort]
+ * @param {(option: string) => string} [options.label] @param {(message: string) => void} [options.warn]
+ * @returns {Promise<import('./core.js').NamegenModel>}
+ * @throws {NamegenError} for an unknown name (the message lists the known ones)
+ */
+export async function loadPretrained(name, options) {
+  checkPretrainedOptions(options);
+  const models = await readManifest();
+  const entry = pretrainedEntry(models, name, fileURLToPath(new URL(MANIFEST, MODELS)));
+  return checkedPretrained(await load(fileURLToPath(new URL(entry.sampler, MODELS)), options), entry, name);
+}
+
+/** The names of the pre-built models that ship in this package, sorted. @returns {Promise<string[]>} */
+export async function pretrained() {
+  return Object.keys(await readManifest()).sort();
+}
+
+/** The models of the package's manifest.json (none when the package ships none). */
+async function readManifest() {
+  const path = fileURLToPath(new URL(MANIFEST, MODELS));
+  let text;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if (/** @type {NodeJS.ErrnoException} */ (err).code === 'ENOENT') return {};
+    throw new NamegenError(`cannot read ${path}: ${/** @type {Error} */ (err).message}`);
+  }
+  let manifest;
+  try {
+    manifest = JSON.parse(text);
+  } catch {
+    manifest = undefined;
+  }
+  return manifestModels(manifest, path);
 }
 
 /** The naming rule: the scorer of `x/NAME.onnx` is `x/NAME.scorer.onnx`. @param {string} path */

@@ -5,11 +5,13 @@
 //   const model = await load('models/linear.onnx');  // a URL, relative to the page; its scorer beside it
 //   await model.sample(20, { seed: 7, temperature: 0.8, prefix: 'ma' });  // string[]
 //   await model.logLikelihood(['emma']);              // Float32Array
+//   const ngram = await loadPretrained('ngram');       // a pre-built model, fetched from the package's models/
 //
 // Without a bundler, an import map names the files (see the package's README):
 //   <script type="importmap">{"imports": {"namegen": "./node_modules/namegen/src/web.js",
 //     "onnxruntime-web": "./node_modules/onnxruntime-web/dist/ort.wasm.min.mjs"}}</script>
 import { NamegenError, checkLoadOptions, createModel, givenBytes } from './core.js';
+import { MANIFEST, MODELS, checkPretrainedOptions, checkedPretrained, manifestModels, pretrainedEntry } from './pretrained.js';
 
 export {
   BOUNDARY, CONSTRAINTS, DEFAULTS, KNOWN_RULES, MAX_CANDIDATES, MAX_CELLS, MAX_COUNT, MAX_LEN, NamegenError,
@@ -53,6 +55,42 @@ export async function load(source, options) {
     label: opts.label ?? ((option) => option),
     warn: opts.warn ?? ((message) => console.warn(`NamegenWarning: ${message}`)),
   });
+}
+
+/**
+ * Load a pre-built model that ships in this package's models/ folder (fitted on namegen's
+ * bundled data: see its manifest.json), fetched from beside this module
+ * (`new URL('../models/', import.meta.url)`): the page must serve the package's models/ folder
+ * where it serves src/ (a plain static server of node_modules/namegen does).
+ * @param {string} name one of `await pretrained()`
+ * @param {object} [options] load's options but `scorer` (the model's ships beside it)
+ * @param {number} [options.threads] @param {any} [options.ort]
+ * @param {(option: string) => string} [options.label] @param {(message: string) => void} [options.warn]
+ * @returns {Promise<import('./core.js').NamegenModel>}
+ * @throws {NamegenError} for an unknown name (the message lists the known ones)
+ */
+export async function loadPretrained(name, options) {
+  checkPretrainedOptions(options);
+  const models = await fetchManifest();
+  const entry = pretrainedEntry(models, name, new URL(MANIFEST, MODELS).href);
+  return checkedPretrained(await load(new URL(entry.sampler, MODELS).href, options), entry, name);
+}
+
+/** The names of the pre-built models that ship in this package, sorted. @returns {Promise<string[]>} */
+export async function pretrained() {
+  return Object.keys(await fetchManifest()).sort();
+}
+
+/** The models of the package's manifest.json. */
+async function fetchManifest() {
+  const { bytes, name } = await fetchSource(new URL(MANIFEST, MODELS), 'name');
+  let manifest;
+  try {
+    manifest = JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    manifest = undefined;
+  }
+  return manifestModels(manifest, name);
 }
 
 /** The naming rule: the scorer of `x/NAME.onnx` is `x/NAME.scorer.onnx` (query and hash kept). @param {string} url */

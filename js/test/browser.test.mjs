@@ -66,7 +66,7 @@ async function inThePage({ models, nameless }) {
       samples.push({ names: drawn.names, found: drawn.found, short: drawn.short, seed: String(drawn.seed) });
     }
     out.models[plugin] = {
-      vocab: model.vocab, maxLen: model.maxLen, maxCount: model.maxCount, rule: model.rule, trainingNames: model.trainingNames,
+      vocab: model.vocab, maxLen: model.maxLen, maxCount: model.maxCount, rule: model.rule, knownNames: model.knownNames, trainingNames: model.trainingNames,
       metadata: model.metadata, samples, logLikelihood: Array.from(await model.logLikelihood(expected.logLikelihood.names)),
     };
     await model.release();
@@ -122,7 +122,7 @@ describe('namegen/web in headless Chromium', { skip: SKIP }, () => {
       const { samples, logLikelihood, ...info } = shown.models[plugin];
       assert.deepEqual(info, {
         vocab: expected.vocab, maxLen: expected.maxLen, maxCount: expected.maxCount, rule: expected.rule,
-        trainingNames: expected.trainingNames, metadata: expected.metadata,
+        knownNames: expected.knownNames, trainingNames: expected.knownNames, metadata: expected.metadata,
       });
     });
     test(`${plugin}: Python's names`, () => {
@@ -158,7 +158,7 @@ describe('namegen/web in headless Chromium', { skip: SKIP }, () => {
     assert.deepEqual(errors.prefix, { name: 'NamegenError', option: 'prefix', message: `prefix 'é' cannot be drawn: character 'é' in 'é' is not in the model's vocabulary ('${fixtures.models.linear.vocab.slice(1).join('')}')` });
     assert.deepEqual(errors.minLen, { name: 'NamegenError', option: 'minLen', message: "min_len must be an integer from 1 to max_len (8), got 9" });
     assert.equal(errors.novel.option, 'novel');
-    assert.match(errors.novel.message, /^novel needs the training names, and http:.*nameless\.onnx holds none/);
+    assert.match(errors.novel.message, /^novel needs the known names, and http:.*nameless\.onnx holds none/);
     assert.equal(errors.noScorer.option, 'scorer');
     assert.match(errors.mixed.message, /^http:\/\/127\.0\.0\.1:\d+\/fixtures\/nameless\/nameless\.scorer\.onnx and http:.*come from different exports/);
   });

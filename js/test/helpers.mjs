@@ -91,11 +91,11 @@ export function onnxBytes({ metadata = {}, inputs = [], initializers = [] } = {}
 /** The metadata of a rule 2 sampler over the characters 'abcm', as an export writes it. */
 export const SAMPLER_METADATA = Object.freeze({
   namegen_format: 'namegen-sampler', vocab: JSON.stringify('.abcm'), max_len: '16', max_count: '1000000',
-  sampling_rule_version: '2', training_names: '3', export_id: 'x1', plugin: 'linear',
+  sampling_rule_version: '2', known_names: '3', training_names: '3', export_id: 'x1', plugin: 'linear',
 });
 
 /** Rule 2's graph inputs (overridable initialisers in a real export). */
-export const RULE2_INPUTS = ['prefix', 'suffix', 'contains', 'min_len', 'max_len', 'novel', 'distinct', 'max_candidates'];
+export const RULE2_INPUTS = ['prefix', 'suffix', 'contains', 'min_len', 'max_len', 'novel', 'exclude', 'distinct', 'max_candidates'];
 
 /** A made-up rule 2 sampler file. @param {Record<string, string>} [metadata] overrides @param {string[]} [constraints] */
 export function samplerBytes(metadata = {}, constraints = RULE2_INPUTS) {

@@ -43,7 +43,8 @@ for (const [plugin, expected] of Object.entries(fixtures.models)) {
       assert.equal(model.maxLen, expected.maxLen);
       assert.equal(model.maxCount, expected.maxCount);
       assert.equal(model.rule, expected.rule);
-      assert.equal(model.trainingNames, expected.trainingNames);
+      assert.equal(model.knownNames, expected.knownNames);
+      assert.equal(model.trainingNames, expected.knownNames);
       assert.deepEqual(model.metadata, expected.metadata);
       assert.equal(model.source, fixturePath(expected.sampler));
     });
@@ -121,10 +122,10 @@ describe('loading', { skip: NO_FIXTURES }, () => {
     await assertRefused(swapped.logLikelihood(['emma']), undefined, `${sampler()} is a 'namegen-sampler', not a 'namegen-scorer'`);
   });
 
-  test('an export without training names refuses novel, and samples the rest', async () => {
+  test('an export without known names refuses novel, and samples the rest', async () => {
     const model = await load(fixturePath(fixtures.nameless.sampler));
-    assert.equal(model.trainingNames, 0);
-    await assertRefused(model.sample(5, { novel: true }), 'novel', 'novel needs the training names, and');
+    assert.equal(model.knownNames, 0);
+    await assertRefused(model.sample(5, { novel: true }), 'novel', 'novel needs the known names, and');
     const withNames = await load(sampler());
     assert.deepEqual(await model.sample(10, { seed: 3, distinct: true }), await withNames.sample(10, { seed: 3, distinct: true }));
   });

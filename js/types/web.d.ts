@@ -1,5 +1,5 @@
 // The browser entry: `import { load } from 'namegen/web'`.
-import type { Bytes, LoadOptions, NamegenModel } from './model.cjs';
+import type { Bytes, LoadOptions, NamegenModel, PretrainedOptions } from './model.cjs';
 
 export * from './model.cjs';
 
@@ -13,3 +13,14 @@ export declare function load(source: string | URL | Bytes, options?: LoadOptions
 
 /** The naming rule: the scorer of `x/NAME.onnx` is `x/NAME.scorer.onnx`. */
 export declare function scorerUrl(url: string): string;
+
+/**
+ * Load a pre-built model that ships in the package (fetched from the package's models/ folder, beside src/ (new URL('../models/', import.meta.url))): an export of
+ * a built-in plugin fitted on namegen's bundled data, described by models/manifest.json.
+ * @param name one of `await pretrained()`, e.g. 'ngram'
+ * @throws {NamegenError} for an unknown name (`option` 'name'; the message lists the known ones)
+ */
+export declare function loadPretrained(name: string, options?: PretrainedOptions): Promise<NamegenModel>;
+
+/** The names of the pre-built models that ship in the package, sorted. */
+export declare function pretrained(): Promise<string[]>;

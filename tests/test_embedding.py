@@ -38,6 +38,15 @@ from tests._clients import need, node  # noqa: F401 - node is a fixture
 ROOT = Path(__file__).resolve().parent.parent
 NODE_DIR, WEB_DIR = ROOT / "examples" / "node", ROOT / "examples" / "web"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+PACKAGE_MODELS = ROOT / "js" / "models"  # the namegen package's pre-built models (each example's node_modules/namegen links to js/)
+
+
+def shipped_models() -> list[tuple[str, dict]]:
+    """The pre-built models of the package's manifest, best (lowest test NLL) first, as
+    (name, entry); a tie keeps the manifest's order."""
+    models = json.loads((PACKAGE_MODELS / "manifest.json").read_text(encoding="utf-8"))["models"]
+    need(bool(models), "the namegen package ships no pre-built model")
+    return sorted(models.items(), key=lambda item: item[1]["test_nll"])
 
 
 def python_sample(sampler, count: int, seed: int, temperature: float = 1.0, **constraints) -> tuple[list[str], bool]:
@@ -147,7 +156,6 @@ def test_node_prints_one_name_a_line_with_defaults(generate, model):
 
 
 @pytest.mark.parametrize("args, message", [
-    ([], "expected one MODEL.onnx"),
     (["{model}", "--count", "0"], "--count"),
     (["{model}", "--count", "abc"], "--count"),
     (["{model}", "--count", "1000001"], "--count"),
@@ -156,7 +164,9 @@ def test_node_prints_one_name_a_line_with_defaults(generate, model):
     (["{model}", "--temperature", "nan"], "--temperature"),
     (["{model}", "--temperature", "1e-50"], "--temperature"),  # 0 as a float32, as Python says
     (["{model}", "--bogus"], "--bogus"),
-    (["{model}", "extra.onnx"], "expected one MODEL.onnx"),
+    (["{model}", "extra.onnx"], "expected at most one MODEL.onnx"),
+    (["{model}", "--pretrained", "ngram"], "give MODEL.onnx or --pretrained NAME, not both"),
+    (["--pretrained", "no-such-model"], 'unknown pre-built model "no-such-model"; pre-built models: '),
     (["no-such-model.onnx"], "cannot read no-such-model.onnx"),
 ])
 def test_node_bad_arguments_exit_2(generate, model, args, message):
@@ -164,6 +174,19 @@ def test_node_bad_arguments_exit_2(generate, model, args, message):
     assert result.returncode == 2, result.stdout + result.stderr
     assert message in result.stderr and "usage: node generate.mjs" in result.stderr
     assert result.stdout == ""
+
+
+def test_node_defaults_to_the_best_pretrained_model(generate):
+    """Without a file, the best pre-built model of the package; --pretrained picks another."""
+    shipped = shipped_models()
+    best = runtime.load(PACKAGE_MODELS / shipped[0][1]["sampler"])
+    result = generate("--count", 12, "--seed", 3, "--prefix", "ma", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == best.sample(12, seed=3, prefix="ma")
+    for name, entry in shipped:
+        result = generate("--pretrained", name, "--count", 12, "--seed", 3, "--json")
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout) == runtime.load(PACKAGE_MODELS / entry["sampler"]).sample(12, seed=3)
 
 
 # Sampling rule 2's constraints. Python's names (runtime.load(...).sample, which equals torch's)
@@ -253,7 +276,7 @@ def test_node_bad_constraints_exit_2(generate, model, args, message):
 def test_node_novel_needs_an_export_with_training_names(generate, nameless_export, model):
     result = generate(nameless_export, "--novel")
     assert result.returncode == 2 and result.stdout == ""
-    assert "--novel needs the training names" in result.stderr and "holds none" in result.stderr
+    assert "--novel needs the known names" in result.stderr and "holds none" in result.stderr
     # The rest of rule 2 works on such an export; only its `novel` input is gone.
     result = node_sample(generate, nameless_export, 20, 3, 1.0, dict(distinct=True, prefix="k"))
     assert result.returncode == 0, result.stderr
@@ -294,13 +317,18 @@ SCREENSHOTS = ROOT / "build" / "screenshots"  # git-ignored; the screenshot test
 WASM = WEB_DIR / "node_modules" / "onnxruntime-web" / "dist" / "ort-wasm-simd-threaded.wasm"
 
 
+PACKAGE_URL = "/node_modules/namegen/models/"  # where the page finds the package's pre-built models
+
+
 class ExampleHandler(SimpleHTTPRequestHandler):
     """Serves examples/web as `python -m http.server` would, and test files at the URL paths of
-    `files`; those of `slow` trickle out over about a second. Nothing else under /models/ is
-    served: a models/ folder that build_models.py wrote in the checkout must not change the tests."""
+    `files`; those of `slow` trickle out over about a second. Nothing else under the `hidden`
+    folders is served: a models/ folder that build_models.py wrote in the checkout must not change
+    the tests, nor (where hidden) the pre-built models that the package ships."""
 
     files: dict[str, Path]
     slow: set[str]
+    hidden: tuple[str, ...]
 
     def do_GET(self):
         path = urlsplit(self.path).path
@@ -316,7 +344,7 @@ class ExampleHandler(SimpleHTTPRequestHandler):
                 if path in self.slow:
                     self.wfile.flush()
                     time.sleep(0.05)
-        elif path.startswith("/models/"):
+        elif path.startswith(self.hidden):
             self.send_error(404)
         else:
             super().do_GET()
@@ -333,11 +361,13 @@ def web_tools(node):
 
 
 @contextlib.contextmanager
-def serve_example(files: dict[str, Path]):
+def serve_example(files: dict[str, Path], prebuilt: bool = False):
     """A server of examples/web and `files` (URL path -> file; add more while it runs), as
-    .page (the page's URL), .files and .slow (URL paths to serve slowly)."""
+    .page (the page's URL), .files and .slow (URL paths to serve slowly); with `prebuilt`, the
+    package's pre-built models too."""
     slow: set[str] = set()
-    handler = type("Handler", (ExampleHandler,), {"files": files, "slow": slow})
+    hidden = ("/models/",) if prebuilt else ("/models/", PACKAGE_URL)
+    handler = type("Handler", (ExampleHandler,), {"files": files, "slow": slow, "hidden": hidden})
     server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(WEB_DIR)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -350,7 +380,8 @@ def serve_example(files: dict[str, Path]):
 
 @pytest.fixture(scope="module")
 def served(web_tools):
-    """A server of examples/web without a manifest: the page's model is /model.onnx."""
+    """A server of examples/web without models/models.json or the package's pre-built models:
+    the page's model is /model.onnx."""
     with serve_example({}) as server:
         yield server
 
@@ -387,6 +418,82 @@ def test_web_names_match_python(check, model, query, count, seed, temperature):
     assert second == model.expected(count, seed + 1, temperature)  # "More names" uses the next seed
 
 
+def web_size(size: int) -> str:
+    """How the page shows a size (app.js's `size`): 1234 -> "1.2 KB", 427633 -> "428 KB"."""
+    if size < 1000:
+        return f"{size} B"
+    if size < 1e6:
+        return f"{size / 1e3:.{1 if size < 1e4 else 0}f} KB"
+    return f"{size / 1e6:.1f} MB"
+
+
+JARGON = ("nats", "sampling rule", "max_candidates")  # words the page must not show
+
+
+@pytest.fixture(scope="module")
+def check_shipped(node, web_tools):
+    """`check` on a server of the page as it ships: the package's pre-built models, no models/models.json."""
+    with serve_example({}, prebuilt=True) as server:
+        yield functools.partial(run_check, node, server.page)
+
+
+def test_web_defaults_to_the_best_pretrained_model(check_shipped):
+    """With no model asked for, the best pre-built model (its size shown), drawing Python's names;
+    the Seed field shows each batch's seed; a prefix typed capitalised ("Ma", as names are shown)
+    finds the lower-case names, and the share link gives them again."""
+    shipped = shipped_models()
+    (name, entry), url = shipped[0], PACKAGE_URL[1:] + shipped[0][1]["sampler"]
+    best = runtime.load(PACKAGE_MODELS / entry["sampler"])
+    first, second, prefixed, shared = lines(check_shipped({}, "--details", "more", "fill:prefix=Ma", "generate", "share"))
+    assert first["model"] == url
+    assert first["models"] == [[PACKAGE_URL[1:] + e["sampler"], f"{n} · {web_size(e['sampler_bytes'])}"] for n, e in shipped]
+    assert f"Download: {web_size(entry['sampler_bytes'])}." in first["text"]
+    assert first["names"] == best.sample(10, seed=0) and first["seedField"] == "0"
+    assert second["names"] == best.sample(10, seed=1) and second["seedField"] == "1" and "seed 1," in second["status"]
+    # Generate draws from the form, whose seed is now the batch's.
+    assert prefixed["names"] == best.sample(10, seed=1, prefix="ma") and len(prefixed["names"]) == 10
+    assert all(shown.startswith("Ma") for shown in prefixed["shown"])
+    assert link_query(prefixed["share"]) == {"model": url, "seed": "1", "prefix": "ma"}
+    assert shared["names"] == prefixed["names"]
+    assert not [word for word in JARGON if word in prefixed["text"]]  # the constraints are open: their labels show
+
+
+@pytest.fixture(scope="module")
+def mixed_case_export(tmp_path_factory):
+    """A linear model whose names have capitals: "M" and "m" are different prefixes to it."""
+    from namegen.exports.onnx import export
+
+    names = ["Maria", "mara", "Mark", "milo", "Anna", "abe", "Mona", "mina"]
+    return export(namegen.create("linear").fit(names * 4, names), tmp_path_factory.mktemp("mixed") / "mixed.onnx").sampler
+
+
+def test_web_keeps_the_case_of_constraints_for_a_model_with_capitals(served, check, mixed_case_export):
+    served.files["/mixed.onnx"] = mixed_case_export
+    exported = runtime.load(mixed_case_export)
+    upper, lower = lines(check({"model": "mixed.onnx", "count": 20, "prefix": "M"}, "fill:prefix=m", "generate"))
+    assert upper == exported.sample(20, seed=0, prefix="M") and all(name.startswith("M") for name in upper)
+    assert lower == exported.sample(20, seed=0, prefix="m") and all(name.startswith("m") for name in lower)
+
+
+def test_web_a_new_status_or_error_clears_the_copied_note(check, model):
+    steps = ["share", "fill:temperature=0", "generate", "fill:temperature=", "generate", "copy", "more"]
+    first, _, failed, again, _, after_copy = lines(check({"count": 5}, "--details", "--errors", *steps))
+    assert "temperature must be a positive number" in failed["error"]
+    assert failed["note"] == ""  # "Copied the link." was there before the error
+    assert again["names"] == first["names"] == model.expected(5, 0)
+    assert after_copy["note"] == "" and after_copy["names"] == model.expected(5, 1)
+
+
+def test_web_says_when_nothing_matched_and_disables_copy_all(check, model):
+    constraints = dict(suffix=rare_letters(model.torch), max_candidates=200)
+    names, short = model.expected_short(5, 3, 1.0, **constraints)
+    assert names == [] and short  # the case is what it claims to be
+    empty, full = lines(check(dict(seed=3, count=5, **constraints), "--details", "fill:suffix=", "fill:max_candidates=", "generate"))
+    assert empty["names"] == [] and empty["copyDisabled"] is True
+    assert empty["empty"].startswith("Nothing matched") and "too strict for this model" in empty["empty"] and "Tries" in empty["empty"]
+    assert full["names"] == model.expected(5, 3) and full["copyDisabled"] is False and full["empty"] is None
+
+
 def test_web_shows_errors(check):
     result = check({"model": "no-such-model.onnx"})
     assert result.returncode == 1
@@ -415,13 +522,14 @@ def test_web_warns_in_the_status_line_when_the_budget_runs_out(check, model):
         assert short and 0 < len(names) < 30
         assert shown["names"] == names and shown["found"] == str(len(names)) and shown["seed"] == str(5 + k)
         assert f"Warning: only {len(names)} of 30 names met the constraints" in shown["status"]
+        assert not [word for word in JARGON if word in shown["status"]]
 
 
 @pytest.mark.parametrize("query, options, message", [
     ({"prefix": "é"}, [], "prefix 'é' cannot be drawn: character 'é' in 'é' is not in the model's vocabulary"),
     ({"min_len": 9, "max_len": 8}, [], "min_len must be an integer from 1 to max_len (8), got '9'"),
     ({"count": 2_000_000}, [], "count must be an integer from 1 to 1,000,000"),  # max_count, from the model's metadata
-    ({"model": "nameless.onnx", "novel": 1}, [], "novel needs the training names, and"),
+    ({"model": "nameless.onnx", "novel": 1}, [], "novel needs the known names, and"),
     ({"count": 5}, ["fill:temperature=0", "generate"], "temperature must be a positive number at most 3.4028234663852886e+38 (float32's largest), got '0'"),  # a bad form value
 ])
 def test_web_shows_bad_constraint_values(served, check, nameless_export, query, options, message):
@@ -520,31 +628,58 @@ def bundle(tmp_path_factory, bundled_names):
 
 
 @pytest.fixture(scope="module")
-def check_bundle(node, web_tools, bundle, model):
-    """`check` on a server of the page with `bundle`'s manifest at models/models.json."""
-    files = {"/models/models.json": bundle.folder / "models.json", "/model.onnx": model.path}
+def check_bundle(node, web_tools, bundle, model, tmp_path_factory):
+    """`check` on a server of the page with `bundle`'s manifest at models/models.json, and as the
+    package's pre-built models one, "tiny" (the linear test model), worse by test NLL than both."""
+    prebuilt = tmp_path_factory.mktemp("prebuilt") / "manifest.json"
+    tiny = {"plugin": "linear", "sampler": "tiny.onnx", "sampler_bytes": model.path.stat().st_size,
+            "test_nll": max(e["test_nll"] for e in bundle.entries) + 1, "export_id": runtime.load(model.path).metadata["export_id"]}
+    prebuilt.write_text(json.dumps({"format": "namegen-pretrained", "models": {"tiny": tiny}}), encoding="utf-8")
+    files = {"/models/models.json": bundle.folder / "models.json", "/model.onnx": model.path,
+             f"{PACKAGE_URL}manifest.json": prebuilt, f"{PACKAGE_URL}tiny.onnx": model.path}
     files.update({f"/models/{e['file']}": bundle.folder / e["file"] for e in bundle.entries})
     with serve_example(files) as server:
         yield functools.partial(run_check, node, server.page)
 
 
-def test_web_model_picker_offers_the_manifest_and_switches_model(check_bundle, bundle):
-    counts, linear = bundle.runtime["counts"], bundle.runtime["linear"]
-    batches = lines(check_bundle({"seed": 5, "count": 30}, "--details", "more", "pick:models/linear.onnx", "more"))
-    assert [(value, label.split(" · ")[0]) for value, label in batches[0]["models"]] == [
-        ("models/counts.onnx", "Bigram counts"), ("models/linear.onnx", "Linear")]
-    assert [b["model"] for b in batches] == ["models/counts.onnx"] * 2 + ["models/linear.onnx"] * 2  # the first is the default
+def test_web_model_picker_offers_every_model_and_defaults_to_the_best(check_bundle, bundle, model):
+    """The pre-built models, then the local ones, each with its size; the default is the lowest
+    test NLL of all (here a local one: the pre-built "tiny" comes first but is the worst)."""
+    best = min(bundle.entries, key=lambda e: e["test_nll"])
+    other = next(e for e in bundle.entries if e is not best)
+    best_url, other_url = f"models/{best['file']}", f"models/{other['file']}"
+    batches = lines(check_bundle({"seed": 5, "count": 30}, "--details", "more", f"pick:{other_url}", "more"))
+    assert batches[0]["models"] == [[f"{PACKAGE_URL[1:]}tiny.onnx", f"tiny · {web_size(model.path.stat().st_size)}"]] + [
+        [f"models/{e['file']}", f"{e['label']} · {web_size(e['bytes'])}"] for e in bundle.entries]
+    assert [b["model"] for b in batches] == [best_url] * 2 + [other_url] * 2
+    assert "the lowest here" in batches[0]["text"] and "the lowest here" not in batches[2]["text"]
+    best_model, other_model = bundle.runtime[best["name"]], bundle.runtime[other["name"]]
     assert [b["names"] for b in batches] == [
-        counts.sample(30, seed=5), counts.sample(30, seed=6),
-        linear.sample(30, seed=5), linear.sample(30, seed=6),  # picking a model starts again from the form's seed
+        best_model.sample(30, seed=5), best_model.sample(30, seed=6),
+        other_model.sample(30, seed=6), other_model.sample(30, seed=7),  # picking a model draws from the form: the seed on show
     ]
-    assert batches[0]["names"] != batches[2]["names"]  # the two models draw different names
-    assert link_query(batches[3]["share"]) == {"model": "models/linear.onnx", "seed": "6", "count": "30"}
+    assert batches[1]["names"] != batches[2]["names"]  # the two models draw different names
+    assert link_query(batches[3]["share"]) == {"model": other_url, "seed": "7", "count": "30"}
+
+
+def test_web_checks_a_pretrained_model_against_its_manifest(served, check, nameless_export, model, tmp_path):
+    """A pre-built model whose file is not the export its manifest describes (a half-updated
+    package) is an error, not names from the wrong model."""
+    manifest = tmp_path / "manifest.json"
+    entry = {"sampler": "tiny.onnx", "sampler_bytes": 1, "test_nll": 1.0, "export_id": runtime.load(model.path).metadata["export_id"]}
+    manifest.write_text(json.dumps({"models": {"tiny": entry}}), encoding="utf-8")
+    served.files.update({f"{PACKAGE_URL}manifest.json": manifest, f"{PACKAGE_URL}tiny.onnx": nameless_export})
+    try:
+        result = check({})
+    finally:
+        for path in ("manifest.json", "tiny.onnx"):
+            del served.files[PACKAGE_URL + path]
+    assert result.returncode == 1 and "is not the export node_modules/namegen/models/manifest.json describes" in result.stderr
 
 
 def test_web_model_query_picks_a_model_of_the_manifest_or_adds_its_own(check_bundle, bundle):
     (shown,) = lines(check_bundle({"model": "models/linear.onnx", "count": 12}, "--details"))
-    assert shown["model"] == "models/linear.onnx" and len(shown["models"]) == 2
+    assert shown["model"] == "models/linear.onnx" and len(shown["models"]) == 3
     assert shown["names"] == bundle.runtime["linear"].sample(12, seed=0)
     (shown,) = lines(check_bundle({"model": "model.onnx", "count": 12}, "--details"))
     assert shown["models"][-1] == ["model.onnx", "model.onnx (from the address)"] and shown["model"] == "model.onnx"

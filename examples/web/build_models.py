@@ -12,7 +12,8 @@ which the page fills its model picker:
                  "plugin": "counts", "hyperparams": {...}, "description": "...", "test_nll": 2.45,
                  "training_names": 25653}, ...]}
 
-`file` is relative to the manifest; the first model is the page's default. The manifest lists the
+`file` is relative to the manifest. The page offers these beside the namegen package's pre-built
+models and opens on the one with the lowest `test_nll` of them all. The manifest lists the
 models of this run, in the order given, and is written to a temporary file and renamed into
 place (the exports are written so by `export`). models/ is git-ignored.
 """

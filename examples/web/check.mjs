@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Drive the playground in headless Chromium and print what it shows: used by tests/test_embedding.py.
 //
-//   node check.mjs URL [--timeout MS] [--details] [--loading] [--screenshots DIR] [STEP ...]
+//   node check.mjs URL [--timeout MS] [--details] [--loading] [--errors] [--screenshots DIR] [STEP ...]
 //
 // Opens URL, prints the first batch of names (as drawn: the <li>'s data-name) as a JSON array,
 // then does each STEP in turn:
@@ -19,19 +19,23 @@
 //                     (overflow: how far the page is wider than the window; 0 is right)
 // With --details, a batch is a JSON object instead: {"names", "shown" (the names as displayed),
 // "status", "seed", "found", "share" (the share field), "model" (the picker's value), "models"
-// (the picker's options as [value, label])}. With --loading, the first line is what the page
-// showed while it loaded: {"status", "value", "max" (the progress bar), "disabled" (the form)}
-// (and DIR/loading.png with --screenshots). Exits 1 if the page shows an error, 2 on bad arguments.
+// (the picker's options as [value, label]), "seedField" (the Seed field's text), "note" (what
+// the last copy said, if it still shows), "empty" (the message shown when no name came back, or
+// null), "copyDisabled" (Copy all), "text" (the page's visible text)}. With --loading, the first
+// line is what the page showed while it loaded: {"status", "value", "max" (the progress bar),
+// "disabled" (the form)} (and DIR/loading.png with --screenshots). Exits 1 if the page shows an
+// error, 2 on bad arguments; with --errors, a step that ends in an error prints what the page
+// shows instead ({"error": TEXT, ...the details}) and the steps go on.
 // Uses the system Chromium (CHROMIUM env var, default /usr/bin/chromium); it never downloads one.
 import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
 
-const USAGE = 'usage: node check.mjs URL [--timeout MS] [--details] [--loading] [--screenshots DIR] [STEP ...]';
+const USAGE = 'usage: node check.mjs URL [--timeout MS] [--details] [--loading] [--errors] [--screenshots DIR] [STEP ...]';
 const STEP = /^(more|generate|share|copy|fill:[a-z_]+=.*|pick:.+|shot:[\w.-]+)$/s;
 
-let url, timeout, details, watchLoading, dir, steps;
+let url, timeout, details, watchLoading, allowErrors, dir, steps;
 try {
   const { values, positionals } = parseArgs({
     allowPositionals: true, strict: true,
@@ -39,6 +43,7 @@ try {
       timeout: { type: 'string', default: '30000' },
       details: { type: 'boolean', default: false },
       loading: { type: 'boolean', default: false },
+      errors: { type: 'boolean', default: false },
       screenshots: { type: 'string' },
     },
   });
@@ -48,7 +53,7 @@ try {
   if (bad !== undefined) throw new Error(`unknown step ${JSON.stringify(bad)}`);
   timeout = Number(values.timeout);
   if (!(timeout > 0)) throw new Error(`--timeout must be a positive number of milliseconds, got ${values.timeout}`);
-  ({ details, loading: watchLoading, screenshots: dir } = values);
+  ({ details, loading: watchLoading, errors: allowErrors, screenshots: dir } = values);
   if (!dir && steps.some((step) => step.startsWith('shot:'))) throw new Error('shot: needs --screenshots DIR');
 } catch (err) {
   console.error(`check.mjs: ${err.message}\n${USAGE}`);
@@ -75,20 +80,33 @@ async function newPage(options = {}) {
   return page;
 }
 
-/** Wait until batch `k` is rendered on `page` or it shows an error; return what is on show. */
+/** Wait until batch `k` is rendered on `page` or it shows an error; return what is on show
+ * (with --errors, an error as {"error": TEXT, ...}; without, an error throws). */
 async function batch(page, k) {
   await page.waitForSelector(`body[data-ready="1"][data-batch="${k}"], body[data-error="1"]`, { state: 'attached' });
-  if (await page.$('body[data-error="1"]')) throw new Error(`the page shows an error: ${await page.textContent('#error')}`);
+  let error = null;
+  if (await page.$('body[data-error="1"]')) {
+    error = await page.textContent('#error');
+    if (!allowErrors) throw new Error(`the page shows an error: ${error}`);
+  }
   const names = await page.$$eval('#names > li', (items) => items.map((li) => li.dataset.name));
-  if (!details) return names;
+  if (!details && !error) return names;
   return {
+    ...(error === null ? {} : { error }),
     names,
     shown: await page.$$eval('#names > li', (items) => items.map((li) => li.textContent)),
     status: await page.textContent('#status'),
     ...await page.$eval('body', (body) => ({ seed: body.dataset.seed, found: body.dataset.found })),
     share: await page.inputValue('#share'),
     model: await page.inputValue('#model'),
-    models: await page.$$eval('#model > option', (options) => options.map((o) => [o.value, o.textContent])),
+    models: await page.$$eval('#model option', (options) => options.map((o) => [o.value, o.textContent])),
+    seedField: await page.inputValue('#controls [name="seed"]'),
+    ...await page.evaluate(() => ({
+      note: document.getElementById('note').textContent,
+      empty: document.getElementById('empty').hidden ? null : document.getElementById('empty').textContent,
+      copyDisabled: document.getElementById('copy').disabled,
+      text: document.body.innerText,
+    })),
   };
 }
 
@@ -123,13 +141,19 @@ try {
   } else {
     await page.goto(url);
   }
-  let k = 1;
-  print(await batch(page, k));
+  // The number of the batch to wait for next: an error (with --errors) draws none.
+  let k = 0;
+  const next = async () => {
+    const shown = await batch(page, ++k);
+    if (shown.error !== undefined) k -= 1;
+    return shown;
+  };
+  print(await next());
   for (const step of steps) {
     const [verb, arg] = step.split(/:(.*)/s);
     if (verb === 'more' || verb === 'generate') {
       await page.getByRole('button', { name: verb === 'more' ? 'More names' : 'Generate' }).click();
-      print(await batch(page, ++k));
+      print(await next());
     } else if (verb === 'fill') {
       const [name, value] = arg.split(/=(.*)/s);
       const input = page.locator(`#controls [name="${name}"]`);
@@ -139,7 +163,7 @@ try {
       else await input.fill(value);
     } else if (verb === 'pick') {
       await page.selectOption('#model', arg);
-      print(await batch(page, ++k));
+      print(await next());
     } else if (verb === 'copy') {
       await page.click('#copy');
       await page.waitForFunction(() => document.getElementById('note').textContent !== '');

@@ -25,23 +25,14 @@ import torch
 import namegen
 import namegen.registry
 from namegen.data import read_names, split_names
+from namegen.exports.graph import subgraphs
 from namegen.exports.onnx import export
-
-
-def graphs(graph: onnx.GraphProto):
-    yield graph
-    for node in graph.node:
-        for attribute in node.attribute:
-            if attribute.type == onnx.AttributeProto.GRAPH:
-                yield from graphs(attribute.g)
-            for sub in attribute.graphs:
-                yield from graphs(sub)
 
 
 def repeated_tables(path: Path) -> list[str]:
     """Initialisers and node attributes over 256 bytes whose contents appear more than once."""
     seen = collections.defaultdict(list)
-    for graph in graphs(onnx.load(path).graph):
+    for graph in subgraphs(onnx.load(path).graph):
         for init in graph.initializer:
             copy = onnx.TensorProto()
             copy.CopyFrom(init)

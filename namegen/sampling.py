@@ -434,7 +434,7 @@ def check_constraints(vocab, count: int, default_max_len: int, known: KnownNames
         raise NamegenError(f"max_candidates must be an integer from 1 to {MAX_CANDIDATES:,}, got {max_candidates!r}")
     if novel and known is None:
         raise NamegenError("novel needs the known names, and this model holds none "
-                           "(an export written with --no-training-names, or a run saved before namegen kept them)")
+                           "(an export written with --no-known-names, or a run saved before namegen kept them)")
     return Constraints(max_len=max_len, prefix=texts["prefix"], suffix=texts["suffix"], contains=texts["contains"],
                        min_len=1 if min_len is None else int(min_len), novel=known if novel else None, exclude=excluded,
                        distinct=bool(distinct), max_candidates=None if max_candidates is None else int(max_candidates))

@@ -374,7 +374,7 @@ function checkConstraints(info, n, args, label) {
     fail('maxCandidates', `must be an integer from 1 to ${fmt(MAX_CANDIDATES)}, got ${show(args.maxCandidates)}`);
   }
   if (novel && !info.knownNames) {
-    fail('novel', `needs the known names, and ${info.source} holds none (it was exported with --no-training-names)`);
+    fail('novel', `needs the known names, and ${info.source} holds none (it was exported with --no-known-names)`);
   }
   if (exclude.length && !info.inputs.includes('exclude')) {
     fail('exclude', `needs an export with an exclude input, and ${info.source} was exported before namegen had it; export it again`);

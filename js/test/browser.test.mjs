@@ -9,7 +9,7 @@ import { createServer } from 'node:http';
 import { dirname, extname, join, resolve, sep } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { FIXTURES, NO_FIXTURES, assertCloseLogLikelihoods, caseName, readFixtures } from './helpers.mjs';
+import { FIXTURES, NO_FIXTURES, assertCloseLogLikelihoods, caseName, openPage, readFixtures } from './helpers.mjs';
 
 const JS_DIR = dirname(dirname(fileURLToPath(import.meta.url)));
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -96,16 +96,8 @@ describe('namegen/web in headless Chromium', { skip: SKIP }, () => {
   before(async () => {
     let url;
     ({ server, url } = await serve());
-    browser = await playwright.chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
-    const page = await browser.newPage();
-    page.setDefaultTimeout(120_000);
-    const logged = [];
-    page.on('console', (message) => logged.push(`${message.type()}: ${message.text()}`));
-    page.on('pageerror', (err) => logged.push(`page error: ${err.message}`));
-    await page.goto(url);
+    let page, logged;
+    ({ browser, page, logged } = await openPage(playwright, CHROMIUM, url));
     try {
       shown = await page.evaluate(inThePage, fixtures);
     } catch (err) {

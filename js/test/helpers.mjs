@@ -102,3 +102,23 @@ export function samplerBytes(metadata = {}, constraints = RULE2_INPUTS) {
   const meta = Object.fromEntries(Object.entries({ ...SAMPLER_METADATA, ...metadata }).filter(([, value]) => value !== undefined));
   return onnxBytes({ metadata: meta, inputs: ['seed', 'count', 'temperature', ...constraints], initializers: ['network/weight', ...constraints] });
 }
+
+/**
+ * A headless Chromium page at `url`, recording page errors and console lines into `logged` (to
+ * explain a failed page.evaluate).
+ * @param {any} playwright playwright-core @param {string} executablePath @param {string} url
+ */
+export async function openPage(playwright, executablePath, url) {
+  const browser = await playwright.chromium.launch({
+    executablePath,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+  const page = await browser.newPage();
+  page.setDefaultTimeout(120_000);
+  /** @type {string[]} */
+  const logged = [];
+  page.on('console', (message) => logged.push(`${message.type()}: ${message.text()}`));
+  page.on('pageerror', (err) => logged.push(`page error: ${err.message}`));
+  await page.goto(url);
+  return { browser, page, logged };
+}

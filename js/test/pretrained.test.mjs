@@ -9,6 +9,7 @@ import { dirname, extname, join, resolve, sep } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { NamegenError, loadPretrained, pretrained } from '../src/index.js';
+import { openPage } from './helpers.mjs';
 
 const JS_DIR = dirname(dirname(fileURLToPath(import.meta.url)));
 const MANIFEST = join(JS_DIR, 'models', 'manifest.json');
@@ -98,15 +99,8 @@ describe('pre-built models in headless Chromium', { skip: NO_MODELS || NO_BROWSE
 
   before(async () => {
     ({ server, url } = await serve());
-    browser = await playwright.chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
-    const page = await browser.newPage();
-    page.setDefaultTimeout(120_000);
-    const logged = [];
-    page.on('pageerror', (err) => logged.push(`page error: ${err.message}`));
-    await page.goto(url);
+    let page, logged;
+    ({ browser, page, logged } = await openPage(playwright, CHROMIUM, url));
     try {
       shown = await page.evaluate(inThePage, Object.fromEntries(NAMES.map((name) => [name, models[name].promise])));
     } catch (err) {

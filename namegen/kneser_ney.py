@@ -196,9 +196,9 @@ def keys_of(packed: torch.Tensor, size: int) -> torch.Tensor:
 def ends_of(packed: torch.Tensor) -> int:
     """How many keys `gap_codes` packed (spare bits may end a few more: `check_compact` reads
     only as many as the level's other tensors say)."""
-    if len(packed) < 2 or not 1 <= int(packed[0]) <= 8:
+    if not len(packed) or not 1 <= int(packed[0]) <= 8:
         return -1
-    bits = int(packed[0])
+    bits = int(packed[0])  # a level with no keys (names shorter than the order) is this byte alone
     stream = np.unpackbits(packed[1:].numpy(), bitorder="little")
     codes = stream[: len(stream) // bits * bits].reshape(-1, bits) @ (1 << np.arange(bits))
     return int((codes < 2**bits - 1).sum())

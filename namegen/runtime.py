@@ -206,9 +206,10 @@ def pretrained() -> list[str]:
     return sorted(pretrained_manifest()["models"])
 
 
-def pretrained_path(name: str) -> Path:
-    """The sampler file of pre-built model `name` (its scorer is beside it)."""
-    models = pretrained_manifest()["models"]
+def pretrained_path(name: str, models: dict | None = None) -> Path:
+    """The sampler file of pre-built model `name` (its scorer is beside it); `models`: the
+    manifest's, when the caller has read it already."""
+    models = pretrained_manifest()["models"] if models is None else models
     if not isinstance(name, str) or name not in models:
         known = ", ".join(sorted(models)) or "none ship with this install"
         raise NamegenError(f"unknown pre-built model {name!r}; pre-built models: {known}")
@@ -225,10 +226,11 @@ def load_pretrained(name: str, threads: int = 1) -> ExportedModel:
         from namegen import runtime
         runtime.load_pretrained("ngram").sample(10, seed=0)   # the names manifest.json promises
     """
-    path = pretrained_path(name)
+    models = pretrained_manifest()["models"]
+    path = pretrained_path(name, models)
     model = ExportedModel(path, threads)
     # The manifest and the files are written by one build; a mismatch is a half-updated folder.
-    if model.metadata.get("export_id") != pretrained_manifest()["models"][name].get("export_id"):
+    if model.metadata.get("export_id") != models[name].get("export_id"):
         raise NamegenError(f"{path} is not the export the pre-built models' manifest describes; reinstall namegen "
                            "(or rerun scripts/build_pretrained.py)")
     return model

@@ -264,7 +264,8 @@ def test_a_networks_own_bounds_are_the_same_in_torch_and_the_graph(fitted, tmp_p
     monkeypatch.setattr(sampling, "MIN_TOKEN_COST", 1)
     monkeypatch.setattr(sampling, "MAX_CANDIDATE_WORK", sampling.candidate_cost(model.network_, 20) * 300)  # 300 candidates of 20 tokens
     monkeypatch.setattr(sampler, "MAX_NETWORK_BYTES", 1)
-    assert sampler.network_batch_rows(model, sampler.plan_for(len(model.vocab_), model.block_size)) == sampling.MIN_BATCH
+    plan = sampler.plan_for(len(model.vocab_), model.block_size)
+    assert sampler.network_batch_rows(model, plan, step_form=True) == sampler.BatchRows(sampling.MIN_BATCH, sampling.MIN_BATCH)
     exported = runtime.load(export(model, tmp_path / "bounded.onnx", names=fitted.split.test).sampler)
     torch_names = quiet(model.sample, 200, seed=SEED, suffix="a", max_len=20)
     assert 0 < len(torch_names) < 200  # the budget of 300 candidates ran out

@@ -127,7 +127,12 @@ def if_op(g: Graph, cond: str, then_fill: Callable[[Graph], list[str]], else_fil
 
     def branch(label: str, fill) -> onnx.GraphProto:
         b = Graph(f"{tag}/{label}/")
-        results = [b.op("Identity", value, name=f"{tag}/{label}/out{i}") for i, value in enumerate(fill(b))]
+        values = fill(b)
+        made = {out for node in b.nodes for out in node.output}
+        # A value the branch computes is its output as it is; an Identity would copy it (a
+        # whole batch of names). One from the enclosing graph, or given twice, needs the copy.
+        results = [value if value in made and values.index(value) == i else b.op("Identity", value, name=f"{tag}/{label}/out{i}")
+                   for i, value in enumerate(values)]
         return helper.make_graph(b.nodes, f"{tag}_{label}", [], [info(r, kind) for r, kind in zip(results, outputs)])
 
     g.op("If", cond, names=names, then_branch=branch("then", then_fill), else_branch=branch("else", else_fill))

@@ -21,7 +21,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from .graph import Graph, LoopBody, Type, if_op, splice, splice_all
+from .graph import INT64_MAX, Graph, LoopBody, Type, if_op, splice, splice_all
 from .rule import cdf_of, count_below, next_state, row_keys, uniforms
 
 if TYPE_CHECKING:
@@ -107,14 +107,25 @@ def tabulate(g: Graph, call: Call) -> Tables:
     """The network once on every context (base-V order, oldest token most significant):
 
         contexts = [digits of n in base V for n in 0 .. V**block_size - 1]
-        cdf      = cdf_of(network(contexts), end masked after a boundary) ++ cdf_of(..., end always masked)
+        p        = exp((logits - max) / temperature) of network(contexts), twice: the end token masked
+                   after a boundary, then masked always (for steps below min_len)
+        cdf      = cumsum(p), but +inf in the rows of the first copy whose last token is the boundary:
+                   only a name that has ended reaches them (a live one's last token is a character,
+                   and the first step is below min_len), and count(cdf < threshold) is 0 there
+
+    The masks are one division: by 1 (kept), +inf (masked: exactly 0) or 0 (an ended row: +inf,
+    or NaN where p is 0, which no threshold is above either).
     """
     V, bs = call.vocab_size, call.block_size
-    ids = g.op("Range", g.i64(0), g.i64(V**bs), g.i64(1))
+    contexts = V**bs
+    ids = g.op("Range", g.i64(0), g.i64(contexts), g.i64(1))
     digits = [g.op("Unsqueeze", g.op("Mod", g.op("Div", ids, g.i64(V ** (bs - 1 - k))), g.i64(V)), g.i64([1])) for k in range(bs)]
-    logits = splice(call.network, g, g.op("Concat", *digits, axis=1), call.initializers, hoist=call.main)
-    cdf = g.op("Concat", cdf_of(g, logits, call.temperature, g.op("Equal", digits[-1], g.i64(0)), V),
-               cdf_of(g, logits, call.temperature, g.const(True, np.bool_), V), axis=0)
+    logits = g.op("Cast", splice(call.network, g, g.op("Concat", *digits, axis=1), call.initializers, hoist=call.main), to=TensorProto.DOUBLE)
+    z = g.op("Sub", logits, g.op("ReduceMax", logits, g.i64([-1]), keepdims=1))
+    ended = g.op("Where", g.op("Equal", digits[-1], g.i64(0)), g.const(0.0, np.float64), g.const(1.0, np.float64))  # [contexts, 1]
+    no_end = g.const(np.array([[np.inf] + [1.0] * (V - 1)]), np.float64)  # [1, V]
+    p = g.op("Exp", g.op("Div", z, call.temperature))
+    cdf = g.op("CumSum", g.op("Concat", g.op("Div", p, ended), g.op("Div", p, no_end), axis=0), g.i64(-1))
     width = search_width(V)
     flat = g.op("Reshape", g.op("Pad", cdf, g.i64([0, 0, 0, width - V]), g.const(np.inf, np.float64)), g.i64([-1]))
     return Tables(cdf, flat, g.op("Squeeze", g.op("Gather", cdf, g.i64([V - 1]), axis=1), g.i64([1])))
@@ -175,29 +186,31 @@ def finish_compacting(b: LoopBody, chosen: str, zero_column: str, following: dic
 
 
 def dense_loop(g: Graph, call: Call, batch: Batch, tables: Tables) -> str:
-    """Few names: fewest nodes per step. No row is dropped: an ended name's pick is masked to 0.
+    """Few names: fewest nodes per step. No row is dropped: a name that has ended reaches a
+    table row of +inf (see `tabulate`) and draws 0 from then on.
 
-        u[t, r] = uniform(keys[r], t) for every step t, up front           # [max_len, batch]
-        state = start_state; going = 1
-        for step in prefix_len .. max_len - 1, while any(going):
-            row    = state + contexts * (step < min_len)                    # masked copy below min_len
-            chosen = count(cdf[row] < u[step] * totals[row]) * going        # 0 once the name has ended
-            going  = min(chosen, 1)
-            state  = next_state(state, chosen)
-            column[step] = chosen
+        for s in 0 .. steps - 1, up front:                                 # step prefix_len + s
+            u[s, r] = uniform(keys[r], prefix_len + s)
+            offset[s] = contexts * (prefix_len + s < min_len)              # the masked copy below min_len
+        state = start_state
+        for s in 0 .. steps - 1, while any name goes on:
+            cdf = tables.cdf[state + offset[s]]
+            chosen = count(cdf < u[s] * cdf[:, -1])
+            state = next_state(state, chosen)
+            column[s] = chosen
     """
-    u_all = uniforms(g, g.op("Unsqueeze", batch.keys, g.i64([0])), g.op("Unsqueeze", call.step_mix, g.i64([1])))  # [max_len, batch]
-    u_rows = g.op("Unsqueeze", u_all, g.i64([2]))  # [max_len, batch, 1]
-    b = LoopBody("dense/", carried={"state": Type(TensorProto.INT64, ["batch"]), "going": Type(TensorProto.INT64, ["batch"])},
-                 scans={"column": Type(TensorProto.INT64, ["batch"])})
-    step = step_of(b, call)
-    row = table_row(b, call, b["state"], step)
-    threshold = b.op("Mul", b.op("Gather", u_rows, step, axis=0), b.op("Unsqueeze", b.op("Gather", tables.totals, row, axis=0), b.i64([1])))
-    chosen = b.op("Mul", count_below(b, b.op("Gather", tables.cdf, row, axis=0), threshold), b["going"])
-    going = b.op("Min", chosen, b.i64(1))
-    b.finish(b.op("Cast", b.op("ReduceMax", going, keepdims=0), to=TensorProto.BOOL),
-             {"state": next_state(b, b["state"], chosen, call.vocab_size, call.block_size), "going": going}, {"column": chosen})
-    return run_steps(g, call, batch, b, {"state": start_state(g, call, batch), "going": g.op("Add", batch.zeros(g), g.i64(1))})
+    V = call.vocab_size
+    steps = g.op("Range", call.prefix_len, call.max_len, g.i64(1))
+    step_mix = g.op("Slice", call.step_mix, g.op("Unsqueeze", call.prefix_len, g.i64([0])), g.i64([INT64_MAX]))
+    u = g.op("Unsqueeze", uniforms(g, g.op("Unsqueeze", batch.keys, g.i64([0])), g.op("Unsqueeze", step_mix, g.i64([1]))), g.i64([2]))  # [steps, batch, 1]
+    offsets = g.op("Mul", g.op("Cast", g.op("Less", steps, call.min_len), to=TensorProto.INT64), g.i64(call.contexts))
+    b = LoopBody("dense/", carried={"state": Type(TensorProto.INT64, ["batch"])}, scans={"column": Type(TensorProto.INT64, ["batch"])})
+    cdf = b.op("Gather", tables.cdf, b.op("Add", b["state"], b.op("Gather", offsets, b.iteration)), axis=0)
+    threshold = b.op("Mul", b.op("Gather", u, b.iteration, axis=0), b.op("Slice", cdf, b.i64([-1]), b.i64([V]), b.i64([1])))
+    chosen = count_below(b, cdf, threshold)
+    b.finish(b.op("Cast", b.op("ReduceMax", chosen, keepdims=0), to=TensorProto.BOOL),
+             {"state": next_state(b, b["state"], chosen, V, call.block_size)}, {"column": chosen})
+    return run_steps(g, call, batch, b, {"state": start_state(g, call, batch)})
 
 
 def search_loop(g: Graph, call: Call, batch: Batch, tables: Tables) -> str:
@@ -254,7 +267,7 @@ def network_loop(g: Graph, call: Call, batch: Batch) -> str:
     until = g.op("Min", call.max_len, g.i64(call.block_size))
     trips = g.op("Max", g.op("Sub", until, call.prefix_len), g.i64(0))
     first = incremental_loop(g, call, batch, trips)
-    going = [first["alive"], first["keys"], first["context"]]  # rows of the batch still going after the steps, and their keys and windows
+    alive = first["alive"]  # rows of the batch still going after the steps
     drawn = padded(g, drawn_of(g, batch, first["column"]), trips)
     if call.step_network.exact is not None:
         flags = g.op("ReduceMax", g.op("Concat", g.op("Unsqueeze", batch.zeros(g, TOKEN_TYPE), g.i64([0])), first["flags"], axis=0),
@@ -267,18 +280,21 @@ def network_loop(g: Graph, call: Call, batch: Batch) -> str:
             subset = Batch(r.op("Range", r.i64(0), r.op("Size", flagged), r.i64(1)), index, keys)
             second = incremental_loop(r, exact, subset, trips, "exact/")
             redrawn = padded(r, drawn_of(r, subset, second["column"]), trips)
-            unflagged = r.op("Not", r.op("Cast", r.op("Gather", flags, first["alive"], axis=0), to=TensorProto.BOOL))
-            kept = [r.op("Compress", value, unflagged, axis=0) for value in going]
-            again_going = [r.op("Gather", flagged, second["alive"], axis=0), second["keys"], second["context"]]  # subset rows -> batch rows
-            return [r.op("ScatterND", drawn, r.op("Unsqueeze", flagged, r.i64([1])), redrawn),
-                    *(r.op("Concat", old, new, axis=0) for old, new in zip(kept, again_going))]
+            unflagged = r.op("Not", r.op("Cast", r.op("Gather", flags, alive, axis=0), to=TensorProto.BOOL))
+            kept = r.op("Compress", alive, unflagged, axis=0)
+            again_alive = r.op("Gather", flagged, second["alive"], axis=0)  # subset rows -> batch rows
+            return [r.op("ScatterND", drawn, r.op("Unsqueeze", flagged, r.i64([1])), redrawn), r.op("Concat", kept, again_alive, axis=0)]
 
-        kinds = [Type(TOKEN_TYPE, ["batch", "steps"]), GOING, GOING, Type(TensorProto.INT64, ["alive", call.block_size])]
-        drawn, *going = if_op(g, g.op("Greater", g.op("Size", flagged), g.i64(0)), again,
-                              lambda r: [r.op("Identity", value) for value in [drawn, *going]], kinds)
-    # the names still going have drawn every step below `until` (a step loop stops only when none is going)
+        drawn, alive = if_op(g, g.op("Greater", g.op("Size", flagged), g.i64(0)), again, lambda r: [drawn, alive],
+                             [Type(TOKEN_TYPE, ["batch", "steps"]), GOING])
+    # the names still going have drawn every step below `until` (a step loop stops only when none is going):
+    # their windows are the last block_size tokens of boundary tokens, prefix and draws
+    stream = g.op("Cast", g.op("Concat", g.i64(np.zeros(call.block_size, np.int64)), call.prefix, axis=0), to=TOKEN_TYPE)
+    head = g.op("Expand", g.op("Unsqueeze", stream, g.i64([0])), g.op("Concat", g.op("Shape", batch.index), g.op("Shape", stream), axis=0))
+    windows = g.op("Slice", g.op("Concat", head, drawn, axis=1), g.i64([-call.block_size]), g.i64([INT64_MAX]), g.i64([1]))
+    context = g.op("Cast", g.op("Gather", windows, alive, axis=0), to=TensorProto.INT64)
     next_step = g.op("Max", until, call.prefix_len)
-    after = window_loop(g, call, batch, next_step, g.op("Sub", call.max_len, next_step), *going)
+    after = window_loop(g, call, batch, next_step, g.op("Sub", call.max_len, next_step), alive, g.op("Gather", batch.keys, alive, axis=0), context)
     return rows_of(g, call, batch, [drawn, drawn_of(g, batch, after)])
 
 
@@ -340,19 +356,19 @@ def guard_width(g: Graph, call: Call) -> str:
 def incremental_loop(g: Graph, call: Call, batch: Batch, trips: str, tag: str = "") -> dict[str, str]:
     """The step form, for `trips` steps from the prefix's end (all below block_size): one token
     per name and step goes through the network, with the state it carries. Returns the Loop's
-    outputs (`alive`, `keys`, `context`, ..., scans `column` and, for a float32 step form,
-    `flags`, [steps run, batch]):
+    outputs (`alive`, ..., scans `column` and, for a float32 step form, `flags`, [steps run, batch]):
 
         stream = [boundary] ++ prefix
         state = initial; for token in stream[:prefix_len]: state = step(token, state)   # batch 1, once
-        alive = 0 .. batch - 1; keys = batch keys; token = stream[prefix_len]; context = context0; state: for every row
-        for step in prefix_len .. prefix_len + trips - 1, while alive:
+        u[s, r] = uniform(keys[r], prefix_len + s) for every step s below trips, up front
+        alive = 0 .. batch - 1; token = stream[prefix_len]; state: for every row
+        for s in 0 .. trips - 1, while alive:                                 # step prefix_len + s
             logits, state = step(token, state)
-            chosen = the pick from logits (the end masked at step 0 and below min_len)
+            chosen = the pick from logits with u[s, alive] (the end masked at step 0 and below min_len)
             column = zeros(batch); column[alive] = chosen
             if the step form is float32:                                   # the rule is float64
                 flags = zeros(batch); flags[alive] = the uniform lies within guard_width of a CDF boundary
-            alive, keys, token, context, state = (alive, keys, chosen, context[:, 1:] ++ chosen, state)[chosen > 0]
+            alive, token, state = (alive, chosen, state)[chosen > 0]
 
     A float32 step form draws the float64 rule's names wherever no pick was a close call: a
     pick can differ only where the uniform lies closer to a CDF boundary than the float32
@@ -360,7 +376,7 @@ def incremental_loop(g: Graph, call: Call, batch: Batch, trips: str, tag: str = 
     float64's; the export measures how far they are (`logit_error`). `network_loop` draws the
     flagged names again in float64.
     """
-    net, bs = call.step_network, call.block_size
+    net = call.step_network
     states = [f"state{i}" for i in range(len(net.initial))]
     kinds = {name: Type(helper.np_dtype_to_tensor_dtype(value.dtype), None) for name, value in zip(states, net.initial)}
     stream = g.op("Concat", g.i64([0]), call.prefix, axis=0)
@@ -377,21 +393,20 @@ def incremental_loop(g: Graph, call: Call, batch: Batch, trips: str, tag: str = 
         primed[s] = g.op("Expand", primed[s], g.op("Concat", batch_shape, g.op("Shape", primed[s], start=1), axis=0))
     guard = None if net.exact is None else guard_width(g, call)
 
-    b = LoopBody(f"{tag}step/", carried={"alive": GOING, "keys": GOING, "token": GOING, "context": Type(TensorProto.INT64, ["alive", bs]), **kinds},
+    # Per step, up front: the uniforms of every row (at most block_size steps of a batch) and whether the end is masked.
+    steps = g.op("Range", call.prefix_len, g.op("Add", call.prefix_len, trips), g.i64(1))
+    u_all = uniforms(g, g.op("Unsqueeze", batch.keys, g.i64([0])), g.op("Unsqueeze", g.op("Gather", call.step_mix, steps), g.i64([1])))  # [trips, batch]
+    no_end_all = g.op("Or", g.op("Equal", steps, g.i64(0)), g.op("Less", steps, call.min_len))  # [trips]
+
+    b = LoopBody(f"{tag}step/", carried={"alive": GOING, "token": GOING, **kinds},
                  scans={"column": COLUMN, **({} if guard is None else {"flags": COLUMN})})
-    step = step_of(b, call)
     logits, *state = splice_all(net.proto, b, [b["token"], *(b[s] for s in states)], call.initializers, hoist=call.main)
-    no_end = b.op("Or", b.op("Equal", step, b.i64(0)), b.op("Less", step, call.min_len))
-    u = uniforms(b, b["keys"], b.op("Gather", call.step_mix, step))
-    chosen, cdf, threshold = pick_from(b, call, logits, no_end, u)
-    context = b["context"]
-    shifted = b.op("Concat", b.op("Slice", context, b.i64([1]), b.i64([bs]), b.i64([1])), b.op("Unsqueeze", chosen, b.i64([1])), axis=1)
-    finish_compacting(b, chosen, batch.zeros(g, TOKEN_TYPE), {"keys": b["keys"], "token": chosen, "context": shifted, **dict(zip(states, state))},
+    u = b.op("Gather", b.op("Gather", u_all, b.iteration, axis=0), b["alive"], axis=0)
+    chosen, cdf, threshold = pick_from(b, call, logits, b.op("Gather", no_end_all, b.iteration), u)
+    finish_compacting(b, chosen, batch.zeros(g, TOKEN_TYPE), {"token": chosen, **dict(zip(states, state))},
                       None if guard is None else close_calls(b, call, chosen, cdf, threshold, guard))
     token = g.op("Expand", g.op("Gather", stream, call.prefix_len), batch_shape)
-    context0 = windows0(g, call, batch.positions)
-    return g.loop(b, trips, g.const(True, np.bool_), {"alive": batch.positions, "keys": batch.keys, "token": token, "context": context0,
-                                                      **{s: primed[s] for s in states}})
+    return g.loop(b, trips, g.const(True, np.bool_), {"alive": batch.positions, "token": token, **{s: primed[s] for s in states}})
 
 
 def pick_from(b: Graph, call: Call, logits: str, no_end: str, u: str) -> tuple[str, str, str]:

@@ -43,21 +43,33 @@ def export_network(model, float64: bool = False) -> onnx.ModelProto:
     return finish(model, proto, weights, float64)
 
 
+class Tally:
+    """Counts the bytes of every tensor that torch operators make while it is active."""
+
+    def __enter__(self):
+        from torch.utils._python_dispatch import TorchDispatchMode
+        from torch.utils._pytree import tree_leaves
+
+        tally = self
+
+        class Mode(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                out = func(*args, **(kwargs or {}))
+                tally.made += sum(t.numel() * t.element_size() for t in tree_leaves(out) if isinstance(t, torch.Tensor))
+                return out
+
+        self.made, self.mode = 0, Mode()
+        self.mode.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.mode.__exit__(*exc)
+
+
 def bytes_per_context(model) -> int:
     """What one more context adds to the tensors a float64 evaluation of the network makes, summed
     over every operator (a bound on what it holds at once): the difference between a batch of 2
     contexts and of 1, so that per-call costs such as transposed weights do not count."""
-    from torch.utils._python_dispatch import TorchDispatchMode
-    from torch.utils._pytree import tree_leaves
-
-    class Tally(TorchDispatchMode):
-        made = 0
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            out = func(*args, **(kwargs or {}))
-            self.made += sum(t.numel() * t.element_size() for t in tree_leaves(out) if isinstance(t, torch.Tensor))
-            return out
-
     network = copy.deepcopy(model._fitted()).eval().double()
     made = []
     with torch.no_grad():
@@ -65,6 +77,27 @@ def bytes_per_context(model) -> int:
             with Tally() as tally:
                 network(torch.zeros(batch, network.block_size, dtype=torch.int64))
             made.append(tally.made)
+    return max(made[1] - made[0], 1)
+
+
+def bytes_per_step_row(model) -> int | None:
+    """What one more row adds to a float64 step of the step form (None without one), at its
+    largest over the block's steps, summed over that step's operators, plus the state it
+    carries: a step loop holds one step's tensors and the state at once, far less than the
+    whole window's evaluation."""
+    network = copy.deepcopy(model._fitted()).eval().double()
+    if not sampling.has_step_form(network):
+        return None
+    made = []
+    with torch.no_grad():
+        for batch in (1, 2):
+            state = [s.expand(batch, *s.shape[1:]).clone() for s in network.initial_state()]
+            largest = 0
+            for _ in range(network.block_size):
+                with Tally() as tally:
+                    _, state = network.step(torch.zeros(batch, dtype=torch.int64), state)
+                largest = max(largest, tally.made)
+            made.append(largest + sum(s.numel() * s.element_size() for s in state))
     return max(made[1] - made[0], 1)
 
 

@@ -20,7 +20,7 @@ from ..errors import NamegenError, NamegenWarning
 from ..runtime import SAMPLER_FORMAT
 from .graph import INT64, INT64_MAX, Graph, LoopBody, Type, if_op, info, make_model, metadata
 from .loops import MAX_LOGIT_ERROR, ROWS, TOKEN_TYPE, Batch, Call, Tables, dense_loop, network_loop, search_loop, tabulate, trusted_logit_error
-from .network import StepNetwork, bytes_per_context, export_step_network, measure_logit_error
+from .network import StepNetwork, bytes_per_context, bytes_per_step_row, export_step_network, measure_logit_error
 from .rule import mix, seed_key
 from .strings import join, name_lengths
 
@@ -136,10 +136,11 @@ def clamp_inputs(g: Graph, model, network: onnx.ModelProto, step_network: StepNe
     temperature = g.op("Where", g.op("IsNaN", t), g.const(1.0, np.float32), clipped)
     # the context after the prefix: its last block_size tokens, boundary tokens before it
     context0 = g.op("Slice", g.op("Concat", g.i64(np.zeros(bs, np.int64)), prefix, axis=0), g.i64([-bs]), g.i64([INT64_MAX]))
+    every_step_mix = mix(g, g.op("Range", g.i64(0), g.i64(sampling.MAX_LEN), g.i64(1)))  # from constants: folded when the file loads
     return Call(vocab_size=V, block_size=bs, network=network, step_network=step_network, initializers=initializers, main=g, count=count, prefix=prefix,
                 prefix_len=prefix_len, max_len=max_len, min_len=min_len, steps=g.op("Sub", max_len, prefix_len),
                 temperature=g.op("Cast", temperature, to=TensorProto.DOUBLE),
-                step_mix=mix(g, g.op("Range", g.i64(0), max_len, g.i64(1))), seed_key=seed_key(g, "seed"), context0=context0)
+                step_mix=g.op("Slice", every_step_mix, g.i64([0]), g.op("Unsqueeze", max_len, g.i64([0]))), seed_key=seed_key(g, "seed"), context0=context0)
 
 
 def tables_for(g: Graph, call: Call, plan: Plan) -> tuple[Tables | None, str | None]:
@@ -171,21 +172,39 @@ def draw_rows(g: Graph, call: Call, batch: Batch, size: str, plan: Plan, tables:
 
 
 # What the network's evaluations on one batch of candidates may make, summed over its operators
-# (network.bytes_per_context): a wide network on a batch that MAX_CELLS allows (226,000 names of
-# 33 tokens with a `contains` of 8) would otherwise take gigabytes.
+# (network.bytes_per_context, bytes_per_step_row): a wide network on a batch that MAX_CELLS allows
+# (226,000 names of 33 tokens with a `contains` of 8) would otherwise take gigabytes.
 MAX_NETWORK_BYTES = 1 << 32  # summed over operators: what onnxruntime holds at once is a small part of it
 
 
-def network_batch_rows(model, plan: Plan) -> int:
+@dataclass(frozen=True)
+class BatchRows:
+    """The most candidates a batch may hold: `windows` where the network may run on whole windows
+    (max_len > block_size), `steps` where only its step form runs (a step holds far less)."""
+
+    windows: int
+    steps: int
+
+    def graph_value(self, g: Graph, call: Call) -> str:
+        if self.windows == self.steps:
+            return g.i64(self.windows)
+        return g.op("Where", g.op("Greater", call.max_len, g.i64(call.block_size)), g.i64(self.windows), g.i64(self.steps))
+
+
+def network_batch_rows(model, plan: Plan, step_form: bool = False) -> BatchRows:
     """The most candidates a batch may hold (MAX_BATCH, or fewer where the network runs in the
-    loop and is wide). Batch sizes change only the speed, never the names."""
+    loop and is wide; `step_form`: the loop runs the network's step form up to block_size).
+    Batch sizes change only the speed, never the names."""
     if "network" not in plan.step_loops:
-        return sampling.MAX_BATCH
-    return max(sampling.MIN_BATCH, min(sampling.MAX_BATCH, MAX_NETWORK_BYTES // bytes_per_context(model)))
+        return BatchRows(sampling.MAX_BATCH, sampling.MAX_BATCH)
+    bound = lambda per_row: max(sampling.MIN_BATCH, min(sampling.MAX_BATCH, MAX_NETWORK_BYTES // per_row))  # noqa: E731
+    windows = bound(bytes_per_context(model))
+    per_step = bytes_per_step_row(model) if step_form else None
+    return BatchRows(windows, windows if per_step is None else max(windows, bound(per_step)))
 
 
-def candidate_budget(g: Graph, call: Call, known, network, batch_rows: int) -> tuple[str, str]:
-    """(The candidates a call may draw, the rows a batch may hold).
+def candidate_budget(g: Graph, call: Call, known, network, batch_rows: BatchRows) -> tuple[str, str, str]:
+    """(The candidates a call may draw, the rows a batch may hold, whether a constraint may reject a candidate).
 
     The budget (sampling.Constraints.budget): max_candidates when given (> 0), else count when
     nothing can reject a candidate, else max(MIN_CANDIDATES, CANDIDATES_PER_NAME * count); at most
@@ -195,18 +214,27 @@ def candidate_budget(g: Graph, call: Call, known, network, batch_rows: int) -> t
     rejects = g.op("Or", g.op("Greater", given, g.i64(0)), "distinct")
     if known is not None:
         rejects = g.op("Or", rejects, "novel")
-    usual = g.op("Max", g.op("Mul", call.count, g.i64(sampling.CANDIDATES_PER_NAME)), g.i64(sampling.MIN_CANDIDATES))
-    budget = g.op("Where", g.op("Greater", "max_candidates", g.i64(0)), "max_candidates", g.op("Where", rejects, usual, call.count))
     passes = max(sampling.MIN_TOKEN_COST, sum(p.numel() for p in network.parameters()))
-    if sampling.has_step_form(network):  # as sampling.candidate_cost: past the window, a token costs block_size passes
-        window = g.i64(network.block_size)
-        tokens = g.op("Add", g.op("Min", call.max_len, window), g.op("Mul", g.op("Max", g.op("Sub", call.max_len, window), g.i64(0)), window))
-    else:
-        tokens = call.max_len
-    work = g.op("Max", call.count, g.op("Div", g.i64(sampling.MAX_CANDIDATE_WORK), g.op("Mul", tokens, g.i64(passes))))
-    budget = g.op("Min", g.op("Min", budget, g.i64(sampling.MAX_CANDIDATES)), work)
-    cells = g.op("Mul", call.max_len, g.op("Add", g.op("Min", g.op("Size", "contains"), g.i64(sampling.MAX_LEN + 1)), g.i64(1)))
-    return budget, g.op("Min", g.op("Max", g.op("Div", g.i64(sampling.MAX_CELLS), cells), g.i64(1)), g.i64(batch_rows))
+    rows = batch_rows.graph_value(g, call)
+
+    def limited(b: Graph) -> list[str]:
+        usual = b.op("Max", b.op("Mul", call.count, b.i64(sampling.CANDIDATES_PER_NAME)), b.i64(sampling.MIN_CANDIDATES))
+        budget = b.op("Where", b.op("Greater", "max_candidates", b.i64(0)), "max_candidates", b.op("Where", rejects, usual, call.count))
+        if sampling.has_step_form(network):  # as sampling.candidate_cost: past the window, a token costs block_size passes
+            window = b.i64(network.block_size)
+            tokens = b.op("Add", b.op("Min", call.max_len, window), b.op("Mul", b.op("Max", b.op("Sub", call.max_len, window), b.i64(0)), window))
+        else:
+            tokens = call.max_len
+        work = b.op("Max", call.count, b.op("Div", b.i64(sampling.MAX_CANDIDATE_WORK), b.op("Mul", tokens, b.i64(passes))))
+        budget = b.op("Min", b.op("Min", budget, b.i64(sampling.MAX_CANDIDATES)), work)
+        cells = b.op("Mul", call.max_len, b.op("Add", b.op("Min", b.op("Size", "contains"), b.i64(sampling.MAX_LEN + 1)), b.i64(1)))
+        return [budget, b.op("Min", b.op("Max", b.op("Div", b.i64(sampling.MAX_CELLS), cells), b.i64(1)), rows)]
+
+    def plain(b: Graph) -> list[str]:  # every candidate passes: count of them (<= MAX_CANDIDATES), no contains windows
+        return [call.count, b.op("Min", b.op("Div", b.i64(sampling.MAX_CELLS), call.max_len), rows)]
+
+    budget, cap = if_op(g, g.op("Or", rejects, g.op("Greater", "max_candidates", g.i64(0))), limited, plain, [INT64, INT64])
+    return budget, cap, rejects
 
 
 def next_batch_size(g: Graph, count: str, accepted: str, drawn: str, last: str) -> str:
@@ -308,7 +336,7 @@ FOUND_ROWS = Type(TOKEN_TYPE, ["found", "max_len"])
 FOUND_NAMES = Type(TensorProto.STRING, ["found"])
 
 
-def candidate_batches(g: Graph, call: Call, plan: Plan, chars: tuple[str, ...], known, network, batch_rows: int) -> dict[str, str]:
+def candidate_batches(g: Graph, call: Call, plan: Plan, chars: tuple[str, ...], known, network, batch_rows: BatchRows) -> dict[str, str]:
     """Rule 2's loop; returns its outputs (`rows`, `names`, ...). One iteration per batch of
     candidates; with no constraint that rejects, the one batch of `count` candidates is the answer:
 
@@ -321,7 +349,7 @@ def candidate_batches(g: Graph, call: Call, plan: Plan, chars: tuple[str, ...], 
             start, size = start + batch, next_batch_size(count, len(names), start + batch, batch)
     """
     tables, tabulating = tables_for(g, call, plan)
-    budget, cap = candidate_budget(g, call, known, network, batch_rows)
+    budget, cap, rejects = candidate_budget(g, call, known, network, batch_rows)
     known_tables = None if known is None else KnownTables.build(g, known, call.initializers)
     o = LoopBody("batch/", carried={"start": INT64, "size": INT64, "rows": FOUND_ROWS, "names": FOUND_NAMES})
     size = o.op("Max", o.op("Min", o.op("Min", o["size"], o.op("Sub", budget, o["start"])), cap), o.i64(1))
@@ -330,21 +358,29 @@ def candidate_batches(g: Graph, call: Call, plan: Plan, chars: tuple[str, ...], 
     lengths = name_lengths(o, rows)
     simple = o.op("LessOrEqual", size, o.i64(plan.simple_join_up_to))
     names = join(o, rows, lengths, simple, chars)
-    passing = o.op("Squeeze", o.op("NonZero", candidate_tests(o, call, batch, rows, lengths, names, known_tables)), o.i64([0]))
-    rows, names = o.op("Gather", rows, passing, axis=0), o.op("Gather", names, passing, axis=0)
     accepted = o.op("Size", o["names"])
 
-    def first_seen(b: Graph) -> list[str]:  # the passing candidates equal to no accepted name nor an earlier one
-        _, first, _, _ = b.op("Unique", b.op("Concat", o["names"], names, axis=0), outputs=4, sorted=0)
-        return [b.op("Sub", b.op("Slice", first, b.op("Unsqueeze", accepted, b.i64([0])), b.i64([INT64_MAX])), accepted)]
+    def tested(b: Graph) -> list[str]:  # keep the candidates that pass, in order, up to count in all
+        passing = b.op("Squeeze", b.op("NonZero", candidate_tests(b, call, batch, rows, lengths, names, known_tables)), b.i64([0]))
+        kept_rows, kept_names = b.op("Gather", rows, passing, axis=0), b.op("Gather", names, passing, axis=0)
 
-    (chosen,) = if_op(o, "distinct", first_seen, lambda b: [b.op("Range", b.i64(0), b.op("Size", names), b.i64(1))],
-                      [Type(TensorProto.INT64, ["chosen"])])
-    chosen = o.op("Slice", chosen, o.i64([0]), o.op("Unsqueeze", o.op("Sub", call.count, accepted), o.i64([0])))
-    found = {"rows": o.op("Concat", o["rows"], o.op("Gather", rows, chosen, axis=0), axis=0),
-             "names": o.op("Concat", o["names"], o.op("Gather", names, chosen, axis=0), axis=0),
-             "start": o.op("Add", o["start"], size)}
-    found["size"] = next_batch_size(o, call.count, o.op("Size", found["names"]), found["start"], size)
+        def first_seen(d: Graph) -> list[str]:  # the passing candidates equal to no accepted name nor an earlier one
+            _, first, _, _ = d.op("Unique", d.op("Concat", o["names"], kept_names, axis=0), outputs=4, sorted=0)
+            return [d.op("Sub", d.op("Slice", first, d.op("Unsqueeze", accepted, d.i64([0])), d.i64([INT64_MAX])), accepted)]
+
+        (chosen,) = if_op(b, "distinct", first_seen, lambda d: [d.op("Range", d.i64(0), d.op("Size", kept_names), d.i64(1))],
+                          [Type(TensorProto.INT64, ["chosen"])])
+        chosen = b.op("Slice", chosen, b.i64([0]), b.op("Unsqueeze", b.op("Sub", call.count, accepted), b.i64([0])))
+        found_rows = b.op("Concat", o["rows"], b.op("Gather", kept_rows, chosen, axis=0), axis=0)
+        found_names = b.op("Concat", o["names"], b.op("Gather", kept_names, chosen, axis=0), axis=0)
+        return [found_rows, found_names, next_batch_size(b, call.count, b.op("Size", found_names), b.op("Add", o["start"], size), size)]
+
+    def untested(b: Graph) -> list[str]:  # nothing rejects: the whole batch, and the next one no larger than what is missing
+        found_names = b.op("Concat", o["names"], names, axis=0)
+        return [b.op("Concat", o["rows"], rows, axis=0), found_names, b.op("Sub", call.count, b.op("Size", found_names))]
+
+    found_rows, found_names, next_size = if_op(o, rejects, tested, untested, [FOUND_ROWS, FOUND_NAMES, INT64])
+    found = {"rows": found_rows, "names": found_names, "start": o.op("Add", o["start"], size), "size": next_size}
     o.finish(o.op("And", o.op("Less", o.op("Size", found["names"]), call.count), o.op("Less", found["start"], budget)), found)
 
     no_rows = g.op("ConstantOfShape", g.op("Concat", g.i64([0]), g.op("Unsqueeze", call.max_len, g.i64([0])), axis=0),
@@ -391,7 +427,7 @@ def build_sampler(model, network: onnx.ModelProto, table_limit: int | None = Non
     g = Graph("")
     step_network = sampler_step_form(model) if step_form and "network" in plan.step_loops else None
     call = clamp_inputs(g, model, network, step_network, initializers)
-    found = candidate_batches(g, call, plan, chars, known, model._fitted(), network_batch_rows(model, plan))
+    found = candidate_batches(g, call, plan, chars, known, model._fitted(), network_batch_rows(model, plan, step_network is not None))
     g.op("Cast", found["rows"], to=TensorProto.INT64, name="tokens")
     g.op("Size", found["names"], name="found")
 

@@ -5,18 +5,16 @@
 
 Builds samplers with one path forced (a `Plan` passed to build_sampler) and times onnxruntime
 calls on one intra-op thread, median of repeated calls (seeds vary), on models fitted on the
-bundled names:
+bundled names: the network tabulated on every context (and the search loop) against the
+network inside the loop (stepwise), on
 
-* step loops, on linear (27 contexts, tabulated): dense vs binary search at 1-1,000 names;
-* joins: simple vs sorted at 1-100,000 names, on linear and on a stepwise model (transformer,
-  test-sized);
-* tables: MLPs with block_size 3 (19,683 contexts; test-sized, and default-sized briefly fitted)
-  and an order-4 ngram (the same contexts, a network that only looks up a table), tabulated on
-  every call vs stepwise, at counts around the TABLE_PAYOFF threshold; and linear / a
-  block_size 2 MLP (729 contexts) at 1-1,000 names, for ALWAYS_TABLE.
+* MLPs with block_size 3 (19,683 contexts; test-sized, and default-sized briefly fitted) and an
+  order-4 ngram (the same contexts, a network that only looks up a table), at counts around
+  the TABLE_PAYOFF threshold;
+* linear (27 contexts) and a block_size 2 MLP (729 contexts) at 1-1,000 names, for ALWAYS_TABLE.
 
-Each pair of paths is checked to give the same names. Prints Markdown tables (milliseconds per
-call; the ratio is the second path's time over the first's).
+Each pair of paths is checked to give the same names. Prints a Markdown table (milliseconds per
+call; the ratio is the second path's time over the first's), as docs/benchmarks.md shows it.
 """
 
 from __future__ import annotations
@@ -36,7 +34,6 @@ from namegen.exports.network import export_network
 from namegen.exports.sampler import Plan, build_sampler, plan_for
 
 ALWAYS, NEVER = 0, None  # Plan.tabulate_from
-HUGE = 1 << 40  # a threshold no batch reaches
 
 
 def session(model, network, plan: Plan) -> ort.InferenceSession:
@@ -96,11 +93,9 @@ def main() -> None:
     torch.set_num_threads(1)
     split = split_names(read_names("bundled"), seed=42)
     quick = args.quick
-    big = 10_000 if quick else 100_000
     test = lambda plugin, **extra: {**namegen.registry.get(plugin).test_hyperparams, **extra}  # noqa: E731
 
     linear, linear_net = fitted("linear", split, **({"steps": 50} if quick else {}))
-    stepwise, stepwise_net = fitted("transformer", split, **test("transformer", **({"steps": 20} if quick else {})))
     mlp3, mlp3_net = fitted("mlp", split, **test("mlp", block_size=3, **({"steps": 20} if quick else {})))
     mlp2, mlp2_net = fitted("mlp", split, **test("mlp", block_size=2, **({"steps": 20} if quick else {})))
     mlp3_big, mlp3_big_net = fitted("mlp", split, block_size=3, steps=20 if quick else 300, eval_every=100)  # default size, briefly fitted
@@ -109,15 +104,9 @@ def main() -> None:
     def forced(model, **changes) -> Plan:
         return dataclasses.replace(plan_for(len(model.vocab_), model.block_size), **changes)
 
-    print(f"thresholds: FEW_NAMES {sampler_module.FEW_NAMES}, ALWAYS_TABLE {sampler_module.ALWAYS_TABLE}, "
-          f"TABLE_PAYOFF {sampler_module.TABLE_PAYOFF}, TABLE_LIMIT {sampler_module.TABLE_LIMIT}; onnxruntime {ort.__version__}, 1 thread\n")
+    print(f"thresholds: ALWAYS_TABLE {sampler_module.ALWAYS_TABLE}, TABLE_PAYOFF {sampler_module.TABLE_PAYOFF}, "
+          f"TABLE_LIMIT {sampler_module.TABLE_LIMIT}; onnxruntime {ort.__version__}, 1 thread\n")
     print("| comparison | names | first path | second path | second / first |\n|---|---:|---|---|---:|")
-    compare("step loop, linear (27 contexts)", linear, linear_net,
-            ("dense", forced(linear, dense_up_to=HUGE)), ("search", forced(linear, dense_up_to=0)), (1, 8, 32, 100, 300, 1000), args.seconds)
-    for title, model, net in (("join, linear", linear, linear_net), ("join, transformer (stepwise)", stepwise, stepwise_net)):
-        counts = (1, 32, 100, 300, 1000) + (() if model is stepwise and quick else (big,))
-        compare(title, model, net, ("simple", forced(model, simple_join_up_to=HUGE)), ("sorted", forced(model, simple_join_up_to=0)),
-                counts, args.seconds)
     counts = (256, 1024, 2048, 4096) if quick else (300, 1000, 1231, 1500, 2000, 2500, 3000, 5000)
     for title, model, net in (("mlp block_size 3, test-sized", mlp3, mlp3_net), ("mlp block_size 3, default size", mlp3_big, mlp3_big_net),
                               ("ngram order 4", ngram4, ngram4_net)):

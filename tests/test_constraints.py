@@ -254,11 +254,11 @@ def test_onnx_sampler_draws_torchs_names_under_every_constraint(onnx_export, plu
 
 @pytest.mark.parametrize("plugin", ["linear", "transformer"])
 def test_onnx_sampler_many_seeds(onnx_export, plugin):
-    """More seeds and sizes on one tabulated and one stepwise sampler: counts on both sides of
-    the few-names loop (FEW_NAMES, 128), and distinct/novel calls that take several candidate batches."""
+    """More seeds and sizes on one tabulated and one stepwise sampler, and distinct/novel calls
+    that take several candidate batches."""
     exported = onnx_export(plugin)
     for seed in range(12):
-        count = (1, 127, 129, 300)[seed % 4]  # both sides of the dense/search switch (FEW_NAMES, 128)
+        count = (1, 127, 129, 300)[seed % 4]
         rule = COMBINATIONS[seed % len(COMBINATIONS)] | {"distinct": seed % 2 == 0}
         assert quiet_sample(exported.runtime, count, seed=seed, **rule) == quiet_sample(exported.model, count, seed=seed, **rule), (seed, rule)
 

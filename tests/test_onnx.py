@@ -176,7 +176,7 @@ def test_sampler_small_counts_equal_torch(plugin, onnx_export):
         assert_same_tokens(rt.sample_tokens(1, seed=seed), model.sample_tokens(1, seed=seed), model.vocab_, f"[{plugin}] count 1, seed {seed}")
         assert rt.sample(1, seed=seed) == model.sample(1, seed=seed)
     reference = model.sample_tokens(140, seed=5, temperature=1.5)
-    for n in (1, 2, 31, 32, 33, 64, 127, 128, 129, 140):  # FEW_NAMES is 128
+    for n in (1, 2, 31, 32, 33, 64, 127, 128, 129, 140):
         # Name i depends on (seed, i, temperature) only, not on how many names are drawn with it.
         assert_same_tokens(rt.sample_tokens(n, seed=5, temperature=1.5), reference[:n], model.vocab_, f"[{plugin}] count {n}")
         assert rt.sample(n, seed=5, temperature=1.5) == [model.vocab_.decode(row) for row in reference[:n].tolist()]
@@ -267,6 +267,8 @@ def test_metadata(plugin, onnx_export):
         assert int(meta["block_size"]) == model.block_size
         assert int(meta["max_len"]) == model.max_len_
         assert int(meta["max_count"]) == sampling.MAX_COUNT
+        assert json.loads(meta["limits"]) == {"max_name_len": sampling.MAX_LEN, "max_cells": sampling.MAX_CELLS,
+                                              "max_candidates": sampling.MAX_CANDIDATES}
         assert int(meta["sampling_rule_version"]) == sampling.SAMPLING_RULE_VERSION
         assert int(meta["opset"]) == OPSET
     rt = exported.runtime
@@ -369,6 +371,7 @@ def test_names_are_never_empty_in_torch_or_onnx(tmp_path):
     """A model that often ends a name before its first character (counts with a huge alpha puts
     P(. | .) near 1/V) still never samples an empty name, and both runtimes agree."""
     from conftest import SMALL_NAMES
+
     from namegen.exports.onnx import export
 
     model = namegen.create("counts", alpha=1000.0).fit(SMALL_NAMES)

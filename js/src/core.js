@@ -15,10 +15,13 @@ export const SAMPLER_FORMAT = 'namegen-sampler';
 export const SCORER_FORMAT = 'namegen-scorer';
 /** Token 0: starts and ends every name; never a character of one. */
 export const BOUNDARY = '.';
-export const MAX_COUNT = 1_000_000; // namegen.sampling.MAX_COUNT: most names in one call
-export const MAX_LEN = 10_000; // namegen.sampling.MAX_LEN: the longest name a sampler may draw
-export const MAX_CELLS = 2 ** 26; // namegen.sampling.MAX_CELLS: count * max_len at most
-export const MAX_CANDIDATES = 1_000_000; // namegen.sampling.MAX_CANDIDATES
+// The bounds of exports that do not record their own (`limits` and `max_count` in the metadata
+// say them since): most names in one call, the longest name, count * max_len at most, and
+// rule 2's candidates at most.
+export const MAX_COUNT = 1_000_000;
+export const MAX_LEN = 10_000;
+export const MAX_CELLS = 2 ** 26;
+export const MAX_CANDIDATES = 1_000_000;
 /** float32's largest value: the highest temperature (namegen.sampling.MAX_TEMPERATURE). */
 const MAX_TEMPERATURE = 3.4028234663852886e38;
 /** The defaults of `sample`, as the command line's. */
@@ -173,6 +176,8 @@ function varintBytes(n) {
  * @property {string[]} vocab         the characters; token id = index, vocab[0] is the boundary '.'
  * @property {number} maxLen          the export's default max_len
  * @property {number} maxCount        most names per call
+ * @property {{maxNameLen: number, maxCells: number, maxCandidates: number}} limits  the longest name, count x max_len
+ *                                    and rule 2's candidates at most, per call
  * @property {number} knownNames      names the export holds (as fingerprints) for `novel` (0: none)
  * @property {number} trainingNames   the former name of knownNames
  * @property {Record<string, string>} metadata  all of metadata_props
@@ -229,8 +234,35 @@ export function exportInfo(bytes, source, format) {
     rule, vocab, source, metadata: meta, inputs: [],
     maxLen: int('max_len', 1, MAX_LEN),
     maxCount: int('max_count', 1, MAX_COUNT),
+    limits: exportLimits(meta, source),
     knownNames, trainingNames: knownNames,
   };
+}
+
+/**
+ * The bounds a call is checked against, as the export records them (`limits`, JSON); exports
+ * written before namegen recorded them hold the bounds of their time, the constants above.
+ * @param {Record<string, string>} meta @param {string} source
+ * @returns {{maxNameLen: number, maxCells: number, maxCandidates: number}}
+ */
+function exportLimits(meta, source) {
+  const limits = { maxNameLen: MAX_LEN, maxCells: MAX_CELLS, maxCandidates: MAX_CANDIDATES };
+  if (!('limits' in meta)) return limits;
+  let recorded;
+  try {
+    recorded = JSON.parse(meta.limits);
+  } catch {
+    recorded = null;
+  }
+  const keys = { max_name_len: 'maxNameLen', max_cells: 'maxCells', max_candidates: 'maxCandidates' };
+  for (const [key, name] of Object.entries(keys)) {
+    const value = recorded !== null && typeof recorded === 'object' ? recorded[key] : undefined;
+    if (!Number.isSafeInteger(value) || value < 1) {
+      throw new NamegenError(`${source} has damaged metadata: limits must be a JSON object of positive integers ${Object.keys(keys).join(', ')}, got ${quote(meta.limits)}`);
+    }
+    limits[/** @type {'maxNameLen' | 'maxCells' | 'maxCandidates'} */ (name)] = value;
+  }
+  return limits;
 }
 
 /**
@@ -321,9 +353,10 @@ export function checkSample(info, count, options, label = ownName) {
   const first = CONSTRAINTS.find((key) => args[key] !== undefined);
   if (first === undefined) {
     // As Python: count x max_len within MAX_CELLS on every call, not only with constraints.
-    if (/** @type {bigint} */ (n) * BigInt(info.maxLen) > BigInt(MAX_CELLS)) {
-      fail('count', `must be at most ${fmt(Math.floor(MAX_CELLS / info.maxLen))} for names of up to ${fmt(info.maxLen)} characters `
-        + `(the export's max_len; count x max_len at most ${fmt(MAX_CELLS)} per call); draw fewer names per call`);
+    const { maxCells } = info.limits;
+    if (/** @type {bigint} */ (n) * BigInt(info.maxLen) > BigInt(maxCells)) {
+      fail('count', `must be at most ${fmt(Math.floor(maxCells / info.maxLen))} for names of up to ${fmt(info.maxLen)} characters `
+        + `(the export's max_len; count x max_len at most ${fmt(maxCells)} per call); draw fewer names per call`);
     }
     return request;
   }
@@ -359,19 +392,20 @@ function checkConstraints(info, n, args, label) {
 
   const maxLenArg = given('maxLen') ? args.maxLen : info.maxLen;
   const maxLen = integer(maxLenArg), shortest = BigInt(text.prefix.length + 1);
-  if (maxLen === null || maxLen < shortest || maxLen > BigInt(MAX_LEN)) {
-    fail('maxLen', `must be an integer from ${shortest} (longer than the prefix) to ${fmt(MAX_LEN)}, got ${show(maxLenArg)}`);
+  const { maxNameLen, maxCells, maxCandidates: mostCandidates } = info.limits;
+  if (maxLen === null || maxLen < shortest || maxLen > BigInt(maxNameLen)) {
+    fail('maxLen', `must be an integer from ${shortest} (longer than the prefix) to ${fmt(maxNameLen)}, got ${show(maxLenArg)}`);
   }
   const longest = /** @type {bigint} */ (maxLen);
-  if (n * longest > BigInt(MAX_CELLS)) {
+  if (n * longest > BigInt(maxCells)) {
     fail('maxLen', `${fmt(longest)} is too long for ${fmt(n)} names in one call (${label('count')} x ${label('maxLen')} `
-      + `at most ${fmt(MAX_CELLS)}); draw fewer names per call or lower ${label('maxLen')}`);
+      + `at most ${fmt(maxCells)}); draw fewer names per call or lower ${label('maxLen')}`);
   }
   const minLen = given('minLen') ? integer(args.minLen) : 1n;
   if (minLen === null || minLen < 1n || minLen > longest) fail('minLen', `must be an integer from 1 to ${label('maxLen')} (${fmt(longest)}), got ${show(args.minLen)}`);
   const maxCandidates = given('maxCandidates') ? integer(args.maxCandidates) : 0n;
-  if (given('maxCandidates') && (maxCandidates === null || maxCandidates < 1n || maxCandidates > BigInt(MAX_CANDIDATES))) {
-    fail('maxCandidates', `must be an integer from 1 to ${fmt(MAX_CANDIDATES)}, got ${show(args.maxCandidates)}`);
+  if (given('maxCandidates') && (maxCandidates === null || maxCandidates < 1n || maxCandidates > BigInt(mostCandidates))) {
+    fail('maxCandidates', `must be an integer from 1 to ${fmt(mostCandidates)}, got ${show(args.maxCandidates)}`);
   }
   if (novel && !info.knownNames) {
     fail('novel', `needs the known names, and ${info.source} holds none (it was exported with --no-known-names)`);

@@ -184,6 +184,18 @@ describe('sample\'s arguments', () => {
     assert.equal(checkSample(long, 671_088, {}).count, 671_088);
   });
 
+  test('the limits an export records are the ones its calls are checked against', () => {
+    assert.deepEqual(INFO.limits, { maxNameLen: 10_000, maxCells: 2 ** 26, maxCandidates: 1_000_000 }); // an export before limits
+    const small = open(samplerBytes({ limits: JSON.stringify({ max_name_len: 50, max_cells: 1000, max_candidates: 200 }) }));
+    assert.deepEqual(small.limits, { maxNameLen: 50, maxCells: 1000, maxCandidates: 200 });
+    assertRefused(() => checkSample(small, 100, {}), 'count', 'count must be at most 62 for names of up to 16 characters');
+    assertRefused(() => checkSample(small, 5, { maxLen: 51 }), 'maxLen', 'maxLen must be an integer from 1 (longer than the prefix) to 50, got 51');
+    assertRefused(() => checkSample(small, 5, { maxCandidates: 201 }), 'maxCandidates', 'maxCandidates must be an integer from 1 to 200, got 201');
+    for (const limits of ['{"max_cells": 5}', 'x', '{"max_name_len": 0, "max_cells": 1, "max_candidates": 1}']) {
+      assertRefused(() => open(samplerBytes({ limits })), undefined, 'test.onnx has damaged metadata: limits must be a JSON object of positive integers');
+    }
+  });
+
   test('a rule 1 export refuses every constraint, even an empty one', () => {
     const old = open(samplerBytes({ sampling_rule_version: '1' }, []));
     assert.equal(checkSample(old, 5, { seed: 3 }).seed, 3n);

@@ -8,7 +8,8 @@ their graphs with it.
 from __future__ import annotations
 
 import json
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 import onnx
@@ -71,7 +72,7 @@ class Graph:
     def i64(self, value) -> str:
         return self.const(value, np.int64)
 
-    def loop(self, body: "LoopBody", trips: str, cond: str, initial: dict[str, str],
+    def loop(self, body: LoopBody, trips: str, cond: str, initial: dict[str, str],
              names: dict[str, str] | None = None) -> dict[str, str]:
         """A Loop node running the finished `body`: `trips` ("" for none) and `cond` ("" for none)
         bound it; `initial` gives each carried value's first value, by the names `body` declared.
@@ -102,7 +103,7 @@ class LoopBody(Graph):
     def __getitem__(self, key: str) -> str:
         return self.inputs[key]
 
-    def finish(self, cond: str | None, carried: dict[str, str], scans: dict[str, str] | None = None) -> "LoopBody":
+    def finish(self, cond: str | None, carried: dict[str, str], scans: dict[str, str] | None = None) -> LoopBody:
         """Close the body: `cond` (bool scalar; None keeps the incoming condition) says whether
         the Loop goes on, `carried` gives each carried value's next value and `scans` this
         iteration's scan outputs, by the names declared."""
@@ -278,6 +279,8 @@ def metadata(model, kind: str) -> dict[str, str]:
         "block_size": str(model.block_size),
         "max_len": str(model.max_len_),
         "max_count": str(sampling.MAX_COUNT),
+        # The bounds a call is checked against, so that apps in other languages read them instead of copying them.
+        "limits": json.dumps({"max_name_len": sampling.MAX_LEN, "max_cells": sampling.MAX_CELLS, "max_candidates": sampling.MAX_CANDIDATES}),
         "sampling_rule_version": str(sampling.SAMPLING_RULE_VERSION),
         "opset": str(OPSET),
     }

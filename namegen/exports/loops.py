@@ -1,15 +1,15 @@
 """Rule 1's step loops: each draws a batch of candidates, one character position (step) per
-iteration, and all three give the same tokens as namegen.sampling.sample_tokens; they differ
-only in cost (see `sampler.Plan` for which runs when):
+iteration, on the names still going, and both give the same tokens as
+namegen.sampling.sample_tokens; they differ in where the network runs (see `sampler.Plan` for
+which runs when):
 
-* `dense_loop`: tabulated CDF rows, every row of the batch on every step; fewest nodes per step;
-* `search_loop`: tabulated CDF rows, the names still going only, binary search for the pick;
-* `network_loop`: the network inside the loop, on the names still going: by its step form
-  (one token in, a carried state) where it has one, else on the whole window.
+* `search_loop`: tabulated CDF rows (`tabulate` runs the network once per call on every
+  context), binary search for the pick;
+* `network_loop`: the network inside the loop: by its step form (one token in, a carried
+  state) where it has one, else on the whole window.
 
-The tabulated loops read `Tables` that `tabulate` builds once per call (the network on every
-context). A loop returns the batch's rows [batch, max_len] of TOKEN_TYPE: the prefix, the drawn
-tokens, 0-padding.
+A loop returns the batch's rows [batch, max_len] of TOKEN_TYPE: the prefix, the drawn tokens,
+0-padding.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class Batch:
     keys: str  # int64 [batch]: sampling.row_keys of them
 
     @classmethod
-    def build(cls, g: Graph, call: Call, start: str, size: str) -> "Batch":
+    def build(cls, g: Graph, call: Call, start: str, size: str) -> Batch:
         positions = g.op("Range", g.i64(0), size, g.i64(1))
         index = g.op("Add", positions, start)
         return cls(positions, index, row_keys(g, call.seed_key, index))
@@ -81,22 +81,21 @@ class Batch:
 
 
 class Tables(NamedTuple):
-    """The network's CDF on every context, as the tabulated loops read it. Rows are base-V
+    """The network's CDF on every context, as the search loop reads it. Rows are base-V
     context numbers (state), then the same again with the end token masked (state + contexts,
     for steps below min_len)."""
 
-    cdf: str  # float64 [2 * contexts, V]
     flat: str  # float64 [2 * contexts * width]: the rows padded with +inf to width = a power of two, flattened
     totals: str  # float64 [2 * contexts]: each row's last entry
 
     @staticmethod
-    def types(vocab_size: int) -> list[Type]:
-        return [Type(TensorProto.DOUBLE, ["rows", vocab_size]), Type(TensorProto.DOUBLE, ["entries"]), Type(TensorProto.DOUBLE, ["rows"])]
+    def types() -> list[Type]:
+        return [Type(TensorProto.DOUBLE, ["entries"]), Type(TensorProto.DOUBLE, ["rows"])]
 
     @classmethod
-    def empty(cls, g: Graph, vocab_size: int) -> "Tables":
+    def empty(cls, g: Graph) -> Tables:
         """No tables (the branch of a call that samples stepwise)."""
-        return cls(g.const(np.zeros((0, vocab_size)), np.float64), g.const(np.zeros(0), np.float64), g.const(np.zeros(0), np.float64))
+        return cls(g.const(np.zeros(0), np.float64), g.const(np.zeros(0), np.float64))
 
 
 def search_width(vocab_size: int) -> int:
@@ -107,14 +106,11 @@ def tabulate(g: Graph, call: Call) -> Tables:
     """The network once on every context (base-V order, oldest token most significant):
 
         contexts = [digits of n in base V for n in 0 .. V**block_size - 1]
-        p        = exp((logits - max) / temperature) of network(contexts), twice: the end token masked
-                   after a boundary, then masked always (for steps below min_len)
-        cdf      = cumsum(p), but +inf in the rows of the first copy whose last token is the boundary:
-                   only a name that has ended reaches them (a live one's last token is a character,
-                   and the first step is below min_len), and count(cdf < threshold) is 0 there
+        p        = exp((logits - max) / temperature) of network(contexts)
+        cdf      = cumsum(p) ++ cumsum(p with the end token masked)      # the second for steps below min_len
 
-    The masks are one division: by 1 (kept), +inf (masked: exactly 0) or 0 (an ended row: +inf,
-    or NaN where p is 0, which no threshold is above either).
+    The first copy's rows of contexts that end in the boundary token are never read: only the
+    first step has such a context, and it is below min_len.
     """
     V, bs = call.vocab_size, call.block_size
     contexts = V**bs
@@ -122,18 +118,12 @@ def tabulate(g: Graph, call: Call) -> Tables:
     digits = [g.op("Unsqueeze", g.op("Mod", g.op("Div", ids, g.i64(V ** (bs - 1 - k))), g.i64(V)), g.i64([1])) for k in range(bs)]
     logits = g.op("Cast", splice(call.network, g, g.op("Concat", *digits, axis=1), call.initializers, hoist=call.main), to=TensorProto.DOUBLE)
     z = g.op("Sub", logits, g.op("ReduceMax", logits, g.i64([-1]), keepdims=1))
-    ended = g.op("Where", g.op("Equal", digits[-1], g.i64(0)), g.const(0.0, np.float64), g.const(1.0, np.float64))  # [contexts, 1]
-    no_end = g.const(np.array([[np.inf] + [1.0] * (V - 1)]), np.float64)  # [1, V]
     p = g.op("Exp", g.op("Div", z, call.temperature))
-    cdf = g.op("CumSum", g.op("Concat", g.op("Div", p, ended), g.op("Div", p, no_end), axis=0), g.i64(-1))
+    no_end = g.const(np.array([[0.0] + [1.0] * (V - 1)]), np.float64)  # as sampling.pick: p[end] = 0 exactly
+    cdf = g.op("CumSum", g.op("Concat", p, g.op("Mul", p, no_end), axis=0), g.i64(-1))
     width = search_width(V)
     flat = g.op("Reshape", g.op("Pad", cdf, g.i64([0, 0, 0, width - V]), g.const(np.inf, np.float64)), g.i64([-1]))
-    return Tables(cdf, flat, g.op("Squeeze", g.op("Gather", cdf, g.i64([V - 1]), axis=1), g.i64([1])))
-
-
-def step_of(b: LoopBody, call: Call) -> str:
-    """The step (character position) of a step loop's iteration: drawing starts after the prefix."""
-    return b.op("Add", b.iteration, call.prefix_len)
+    return Tables(flat, g.op("Squeeze", g.op("Gather", cdf, g.i64([V - 1]), axis=1), g.i64([1])))
 
 
 def start_state(g: Graph, call: Call, batch: Batch) -> str:
@@ -141,12 +131,6 @@ def start_state(g: Graph, call: Call, batch: Batch) -> str:
     V, bs = call.vocab_size, call.block_size
     state = g.op("ReduceSum", g.op("Mul", call.context0, g.i64(V ** np.arange(bs - 1, -1, -1, dtype=np.int64))), keepdims=0)
     return g.op("Add", batch.zeros(g), state)
-
-
-def table_row(b: Graph, call: Call, state: str, step: str) -> str:
-    """The table row for `state` at `step`: its masked copy below min_len."""
-    masked = b.op("Cast", b.op("Less", step, call.min_len), to=TensorProto.INT64)
-    return b.op("Add", state, b.op("Mul", masked, b.i64(call.contexts)))
 
 
 def run_steps(g: Graph, call: Call, batch: Batch, body: LoopBody, initial: dict[str, str]) -> str:
@@ -185,43 +169,16 @@ def finish_compacting(b: LoopBody, chosen: str, zero_column: str, following: dic
     return b.finish(b.op("Greater", b.op("Size", kept["alive"]), b.i64(0)), kept, scans)
 
 
-def dense_loop(g: Graph, call: Call, batch: Batch, tables: Tables) -> str:
-    """Few names: fewest nodes per step. No row is dropped: a name that has ended reaches a
-    table row of +inf (see `tabulate`) and draws 0 from then on.
-
-        for s in 0 .. steps - 1, up front:                                 # step prefix_len + s
-            u[s, r] = uniform(keys[r], prefix_len + s)
-            offset[s] = contexts * (prefix_len + s < min_len)              # the masked copy below min_len
-        state = start_state
-        for s in 0 .. steps - 1, while any name goes on:
-            cdf = tables.cdf[state + offset[s]]
-            chosen = count(cdf < u[s] * cdf[:, -1])
-            state = next_state(state, chosen)
-            column[s] = chosen
-    """
-    V = call.vocab_size
-    steps = g.op("Range", call.prefix_len, call.max_len, g.i64(1))
-    step_mix = g.op("Slice", call.step_mix, g.op("Unsqueeze", call.prefix_len, g.i64([0])), g.i64([INT64_MAX]))
-    u = g.op("Unsqueeze", uniforms(g, g.op("Unsqueeze", batch.keys, g.i64([0])), g.op("Unsqueeze", step_mix, g.i64([1]))), g.i64([2]))  # [steps, batch, 1]
-    offsets = g.op("Mul", g.op("Cast", g.op("Less", steps, call.min_len), to=TensorProto.INT64), g.i64(call.contexts))
-    b = LoopBody("dense/", carried={"state": Type(TensorProto.INT64, ["batch"])}, scans={"column": Type(TensorProto.INT64, ["batch"])})
-    cdf = b.op("Gather", tables.cdf, b.op("Add", b["state"], b.op("Gather", offsets, b.iteration)), axis=0)
-    threshold = b.op("Mul", b.op("Gather", u, b.iteration, axis=0), b.op("Slice", cdf, b.i64([-1]), b.i64([V]), b.i64([1])))
-    chosen = count_below(b, cdf, threshold)
-    b.finish(b.op("Cast", b.op("ReduceMax", chosen, keepdims=0), to=TensorProto.BOOL),
-             {"state": next_state(b, b["state"], chosen, V, call.block_size)}, {"column": chosen})
-    return run_steps(g, call, batch, b, {"state": start_state(g, call, batch)})
-
-
 def search_loop(g: Graph, call: Call, batch: Batch, tables: Tables) -> str:
-    """Many names: least work per name. Each step hashes the uniforms of the names still going
-    and finds the pick by binary search in their CDF row (exactly count(cdf < threshold), as
-    the row is non-decreasing and padded with +inf to `width` entries):
+    """The tabulated step loop. Each step hashes the uniforms of the names still going and
+    finds the pick by binary search in their CDF row (exactly count(cdf < threshold), as the
+    row is non-decreasing and padded with +inf to `width` entries):
 
+        offset[s] = contexts * (prefix_len + s < min_len), up front       # the masked copy below min_len
         alive = 0 .. batch - 1; keys = batch keys; state = start_state
-        for step in prefix_len .. max_len - 1, while alive:
-            row = state + contexts * (step < min_len)
-            threshold = uniform(keys, step) * totals[row]
+        for s in 0 .. steps - 1, while alive:                              # step prefix_len + s
+            row = state + offset[s]
+            threshold = uniform(keys, prefix_len + s) * totals[row]
             last = row * width - 1                                  # the last entry known below threshold
             for bit in width / 2, width / 4, ..., 1:
                 last += bit * (flat[last + bit] < threshold)
@@ -229,13 +186,15 @@ def search_loop(g: Graph, call: Call, batch: Batch, tables: Tables) -> str:
             column = zeros(batch); column[alive] = chosen
             alive, keys, state = (alive, keys, next_state(state, chosen))[chosen > 0]
 
-    GatherElements and arithmetic, not Gather and Where: onnxruntime 1.32 runs those 5-10
-    times slower per element on 1-D tensors."""
+    GatherElements and arithmetic, not Gather and Where: onnxruntime runs those several times
+    slower per element on 1-D tensors."""
     width = search_width(call.vocab_size)
+    steps = g.op("Range", call.prefix_len, call.max_len, g.i64(1))
+    offsets = g.op("Mul", g.op("Cast", g.op("Less", steps, call.min_len), to=TensorProto.INT64), g.i64(call.contexts))
+    step_mix = g.op("Gather", call.step_mix, steps)
     b = LoopBody("search/", carried={"alive": GOING, "keys": GOING, "state": GOING}, scans={"column": COLUMN})
-    step = step_of(b, call)
-    row = table_row(b, call, b["state"], step)
-    u = uniforms(b, b["keys"], b.op("Gather", call.step_mix, step))
+    row = b.op("Add", b["state"], b.op("Gather", offsets, b.iteration))
+    u = uniforms(b, b["keys"], b.op("Gather", step_mix, b.iteration))
     threshold = b.op("Mul", u, b.op("GatherElements", tables.totals, row, axis=0))
     start = b.op("Mul", row, b.i64(width))
     last = b.op("Sub", start, b.i64(1))
@@ -335,7 +294,7 @@ def window_loop(g: Graph, call: Call, batch: Batch, first_step: str, trips: str,
     return g.loop(b, trips, going, {"alive": alive, "keys": keys, "context": context})["column"]
 
 
-MAX_LOGIT_ERROR = 1e-5  # a float32 step form is used only if its logits measure within this of float64's (~3e-6 measured)
+MAX_LOGIT_ERROR = 1e-5  # a float32 step form is used only if its logits measure within this of float64's
 ERROR_MARGIN = 4  # close calls are flagged as if its logits could be this many times further off than measured
 
 

@@ -2,8 +2,8 @@
 
 Inputs `seed` int64 [], `count` int64 [], `temperature` float32 [] and rule 2's optional inputs
 (`constraint_inputs`: initialisers whose defaults mean "no constraint"); outputs `names` string
-[found], `tokens` int64 [found, max_len] (0-padded) and `found` int64 []. Which step loops and
-string joins the graph holds, and when each runs, is `Plan`'s decision.
+[found], `tokens` int64 [found, max_len] (0-padded) and `found` int64 []. Which step loops the
+graph holds, and when each runs, is `Plan`'s decision.
 """
 
 from __future__ import annotations
@@ -19,72 +19,43 @@ from .. import sampling
 from ..errors import NamegenError, NamegenWarning
 from ..runtime import SAMPLER_FORMAT
 from .graph import INT64, INT64_MAX, Graph, LoopBody, Type, if_op, info, make_model, metadata
-from .loops import MAX_LOGIT_ERROR, ROWS, TOKEN_TYPE, Batch, Call, Tables, dense_loop, network_loop, search_loop, tabulate, trusted_logit_error
+from .loops import MAX_LOGIT_ERROR, ROWS, TOKEN_TYPE, Batch, Call, Tables, network_loop, search_loop, tabulate, trusted_logit_error
 from .network import StepNetwork, bytes_per_context, bytes_per_step_row, export_step_network, measure_logit_error
 from .rule import mix, seed_key
 from .strings import join, name_lengths
 
-FEW_NAMES = 128  # batches of up to this many candidates take the dense loop and the simple join (crossovers: ~230 and ~350 names)
 ALWAYS_TABLE = 1024  # up to this many contexts, tabulating the network always pays
-TABLE_PAYOFF = 16  # past that, a call tabulates when count * this >= contexts (measured: an MLP, 19,683 contexts)
+TABLE_PAYOFF = 16  # past that, a call tabulates when count * this >= contexts
 TABLE_LIMIT = 1 << 16  # list every context (V**block_size of them) up to this many, and tabulate the network
 
 
 @dataclass(frozen=True)
 class Plan:
-    """Which step loops and joins a sampler holds, and when each runs: sizes decide, never the plugin.
+    """Where a sampler's network runs: sizes decide, never the plugin.
 
-    contexts = V**block_size (V tokens, the boundary included); `batch` is the size of a
-    candidate batch (rule 2 draws count, then twice the last; with no constraint that rejects,
-    the one batch is `count`):
+    contexts = V**block_size (V tokens, the boundary included):
 
-        contexts                   tables (network on every context)    step loop of a batch         join of a batch
-        <= ALWAYS_TABLE (1,024)    built on every call                  batch <= FEW_NAMES (128):    batch <= FEW_NAMES: simple,
-                                                                        dense, else search           else sorted
-        <= TABLE_LIMIT (65,536)    built when count >= contexts /       tables built: as above;      as above
-                                   TABLE_PAYOFF (16), rounded up        else network
-        > TABLE_LIMIT              never                                network                      as above
+        contexts                   tables (network on every context)          step loop
+        <= ALWAYS_TABLE (1,024)    built on every call                        search
+        <= TABLE_LIMIT (65,536)    built when count >= contexts / TABLE_PAYOFF  search if built, else network
+        > TABLE_LIMIT              never                                      network
 
     `sampler_loop` puts the tables column in the metadata. Every path draws the same tokens;
-    the thresholds only pick the fastest. bench/sampler_paths.py forces each path (onnxruntime
-    1.32, one intra-op thread, median call, ms; models fitted on the bundled names):
-
-        step loop, linear              names      1      8     32    100    300  1,000
-          dense / search                      0.154  0.241  0.350  0.584   1.22   3.09
-                                              0.216  0.427  0.588  0.770   1.08   1.66   -> dense up to ~230 names
-        join, linear                   names      1     32    100    300  1,000  100,000
-          simple / sorted                     0.154  0.346  0.582   1.05   1.76    166
-                                              0.166  0.378  0.611   1.06   1.64    112   -> simple up to ~350 names
-        join, transformer (stepwise)   the same within 2% up to 1,000 names; 100,000: 9.9 s / 9.7 s
-        tables, 19,683 contexts        names    300  1,000  2,000  3,000  5,000
-          tiny MLP          tabulated          7.35   8.56   10.3   11.5   14.9
-                            stepwise           2.17   5.55   9.99   14.1   23.3   -> crossover ~2,100
-          ngram order 4     tabulated          8.61   9.12   11.3   13.0   16.3
-                            stepwise           2.41   4.60   8.61   12.2   19.8   -> crossover ~3,500
-          default-size MLP  tabulated          9.19   11.1   13.1   14.2   17.7
-                            stepwise           17.6   56.7    120    184    341   -> crossover < 300
-        tables, 729 contexts (MLP)     names 1: 0.43 / 0.31 stepwise; 32: 0.66 / 0.84; 1,000: 2.29 / 5.66
-        tables, 27 contexts (linear)   names 1: 0.19 / 0.24 stepwise; 32: 0.41 / 0.69; 1,000: 1.87 / 3.81
-
-    So every path earns its keep somewhere. A call that tabulates pays for the CDF of every
-    context only: onnxruntime folds the network on every context into a constant when it loads
-    the graph (default-size MLP, 19,683 contexts: load 0.48 s instead of 0.05 s; 9.4 ms per
-    300-name call, 219 ms with graph optimisations off), so the tables cost about the same for
-    every network (7-9 ms at 300 names), while the stepwise loop costs in proportion to the
-    network. TABLE_PAYOFF = 16 sits between a cheap network's crossover (~2,000-3,500 names)
-    and a default-size MLP's (under 300); ALWAYS_TABLE costs at most ~0.1 ms at one name and
-    wins from a few names on.
+    the thresholds only pick the faster, as bench/sampler_paths.py measures (its table is in
+    docs/benchmarks.md). A call that tabulates pays for the CDF of every context only:
+    onnxruntime folds the network on every context into a constant when it loads the file, so
+    the tables cost about the same for every network, while the network loop costs in
+    proportion to the network; TABLE_PAYOFF sits between a cheap network's crossover and a
+    default-size MLP's.
     """
 
     contexts: int
     tabulate_from: int | None  # a call tabulates when count >= this: 0 on every call, None never
-    dense_up_to: int = FEW_NAMES  # tabulated batches of up to this many candidates take the dense loop, larger ones the search loop
-    simple_join_up_to: int = FEW_NAMES  # batches of up to this many names take the simple join, larger ones the sorted join
 
     @property
     def step_loops(self) -> tuple[str, ...]:
         """The step loops the graph holds."""
-        tabulated = ("dense", "search") if self.tabulate_from is not None else ()
+        tabulated = ("search",) if self.tabulate_from is not None else ()
         return tabulated + (("network",) if self.tabulate_from != 0 else ())
 
     @property
@@ -104,7 +75,7 @@ def plan_for(vocab_size: int, block_size: int, table_limit: int | None = None) -
         tabulate_from = 0
     else:
         tabulate_from = -(-contexts // TABLE_PAYOFF)  # count * TABLE_PAYOFF >= contexts
-    return Plan(contexts, tabulate_from, dense_up_to=FEW_NAMES, simple_join_up_to=FEW_NAMES)
+    return Plan(contexts, tabulate_from)
 
 
 def constraint_inputs(model, known) -> list[tuple[str, np.ndarray]]:
@@ -150,25 +121,17 @@ def tables_for(g: Graph, call: Call, plan: Plan) -> tuple[Tables | None, str | N
     if plan.tabulate_from == 0:
         return tabulate(g, call), None
     tabulating = g.op("GreaterOrEqual", call.count, g.i64(plan.tabulate_from))
-    tables = if_op(g, tabulating, lambda b: list(tabulate(b, call)), lambda b: list(Tables.empty(b, call.vocab_size)),
-                   Tables.types(call.vocab_size))
+    tables = if_op(g, tabulating, lambda b: list(tabulate(b, call)), lambda b: list(Tables.empty(b)), Tables.types())
     return Tables(*tables), tabulating
 
 
-def tabulated_rows(g: Graph, call: Call, batch: Batch, size: str, plan: Plan, tables: Tables) -> list[str]:
-    """The batch's rows from the tables: the dense loop for small batches, else the search loop."""
-    dense = g.op("LessOrEqual", size, g.i64(plan.dense_up_to))
-    return if_op(g, dense, lambda b: [dense_loop(b, call, batch, tables)], lambda b: [search_loop(b, call, batch, tables)], [ROWS])
-
-
-def draw_rows(g: Graph, call: Call, batch: Batch, size: str, plan: Plan, tables: Tables | None, tabulating: str | None) -> str:
+def draw_rows(g: Graph, call: Call, batch: Batch, tables: Tables | None, tabulating: str | None) -> str:
     """The batch's rows [batch, max_len], by the step loop the plan gives."""
     if tables is None:
         return network_loop(g, call, batch)
     if tabulating is None:
-        return tabulated_rows(g, call, batch, size, plan, tables)[0]
-    return if_op(g, tabulating, lambda b: tabulated_rows(b, call, batch, size, plan, tables),
-                 lambda b: [network_loop(b, call, batch)], [ROWS])[0]
+        return search_loop(g, call, batch, tables)
+    return if_op(g, tabulating, lambda b: [search_loop(b, call, batch, tables)], lambda b: [network_loop(b, call, batch)], [ROWS])[0]
 
 
 # What the network's evaluations on one batch of candidates may make, summed over its operators
@@ -354,10 +317,9 @@ def candidate_batches(g: Graph, call: Call, plan: Plan, chars: tuple[str, ...], 
     o = LoopBody("batch/", carried={"start": INT64, "size": INT64, "rows": FOUND_ROWS, "names": FOUND_NAMES})
     size = o.op("Max", o.op("Min", o.op("Min", o["size"], o.op("Sub", budget, o["start"])), cap), o.i64(1))
     batch = Batch.build(o, call, o["start"], size)
-    rows = draw_rows(o, call, batch, size, plan, tables, tabulating)
+    rows = draw_rows(o, call, batch, tables, tabulating)
     lengths = name_lengths(o, rows)
-    simple = o.op("LessOrEqual", size, o.i64(plan.simple_join_up_to))
-    names = join(o, rows, lengths, simple, chars)
+    names = join(o, rows, lengths, chars)
     accepted = o.op("Size", o["names"])
 
     def tested(b: Graph) -> list[str]:  # keep the candidates that pass, in order, up to count in all
@@ -391,7 +353,7 @@ def candidate_batches(g: Graph, call: Call, plan: Plan, chars: tuple[str, ...], 
 
 
 def sampler_step_form(model) -> StepNetwork | None:
-    """The step form the sampler runs, None without one: float32 (about 3x faster in
+    """The step form the sampler runs, None without one: float32 (several times faster in
     onnxruntime), with the float64 one to draw again the names with a close call, when its logits measure
     within MAX_LOGIT_ERROR of float64's; else the float64 one alone."""
     try:

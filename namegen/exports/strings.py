@@ -1,11 +1,9 @@
 """Token rows to strings. Stock ONNX has no operator that maps a tensor of ids to characters
 and joins them, so a name is spelled in chunks of k tokens: each chunk's base-V number is one
 `LabelEncoder` lookup (a table of V**k strings, each the chunk's characters up to its first 0)
-and the pieces are joined with `StringConcat` in a Loop over chunks. Two joins:
-
-* `join_simple`: every chunk of every name, left to right; fewest nodes (few names);
-* `join_sorted`: names sorted by length, built from their last chunk back, each chunk only
-  for the names that reach it: work in proportion to the characters (many names).
+and the pieces are joined with `StringConcat` in a Loop over chunks, names sorted by length and
+built from their last chunk back, each chunk only for the names that reach it: work in
+proportion to the characters.
 """
 
 from __future__ import annotations
@@ -15,11 +13,10 @@ import itertools
 import numpy as np
 from onnx import TensorProto, numpy_helper
 
-from .graph import Graph, LoopBody, Type, if_op
+from .graph import Graph, LoopBody, Type
 
 # LabelEncoder entries at most: each lookup spells k tokens, V**k <= this. 1,000 (k = 2 for 27
-# tokens): names 3-8% slower to spell than with k = 3 (19,683 entries), for a sampler of 48 KB
-# instead of 350 KB (linear; measured at 1,000 and 100,000 names).
+# tokens): a little slower to spell than k = 3 (19,683 entries), for a far smaller sampler.
 CHUNK_ENTRIES = 1000
 STRINGS = Type(TensorProto.STRING, None)
 
@@ -73,42 +70,14 @@ def up_to_longest(g: Graph, rows: str, lengths: str) -> str:
     return g.op("Slice", rows, g.i64([0]), longest, g.i64([1]))
 
 
-def join(g: Graph, rows: str, lengths: str, simple: str, chars: tuple[str, ...]) -> str:
-    """The names of token rows [count, max_len] (TOKEN_TYPE) with `lengths` [count]: the simple
-    join where the bool `simple` holds, else the sorted join. Between choosing the layout of the
-    chunk keys and joining, the pieces are spelled by one LabelEncoder, so that the file holds
-    the spelling table once:
+def join(g: Graph, rows: str, lengths: str, chars: tuple[str, ...]) -> str:
+    """The names of token rows [count, max_len] (TOKEN_TYPE) with `lengths` [count]:
 
-        keys, order, reach = simple_layout(rows) if simple else sorted_layout(rows)
-        pieces = spell(keys)
-        names = join_columns(pieces) if simple else join_sorted(pieces, order, reach)
+        keys, order, reach = sorted_layout(rows)
+        names = join_sorted(spell(keys), order, reach)
     """
-    layout = [Type(TensorProto.INT64, None), Type(TensorProto.INT64, ["order"]), Type(TensorProto.INT64, ["reach"])]
-    keys, order, reach = if_op(g, simple, lambda b: simple_layout(b, rows, lengths, chars), lambda b: sorted_layout(b, rows, lengths, chars), layout)
-    pieces = spell(g, keys, chars)
-    return if_op(g, simple, lambda b: [join_columns(b, pieces, lengths)], lambda b: [join_sorted(b, pieces, order, reach, lengths)],
-                 [Type(TensorProto.STRING, ["batch"])])[0]
-
-
-def simple_layout(g: Graph, rows: str, lengths: str, chars: tuple[str, ...]) -> list[str]:
-    """Few names: the keys of every chunk of every name, [count, chunks] (order and reach unused)."""
-    keyed, _ = chunk_keys(g, up_to_longest(g, rows, lengths), chars)
-    return [keyed, g.i64(np.zeros(0, np.int64)), g.i64(np.zeros(0, np.int64))]
-
-
-def join_columns(g: Graph, pieces: str, lengths: str) -> str:
-    """Few names: join the chunk columns of the spelled pieces [count, chunks], left to right:
-
-        text = [""] * count
-        for c in 0 .. chunks - 1:
-            text = text + pieces[:, c]
-    """
-    j = LoopBody("simple/", carried={"text": STRINGS})
-    at = j.op("Unsqueeze", j.iteration, j.i64([0]))
-    column = j.op("Squeeze", j.op("Slice", pieces, at, j.op("Add", at, j.i64([1])), j.i64([1])), j.i64([1]))
-    j.finish(None, {"text": j.op("StringConcat", j["text"], column)})
-    chunks = g.op("Squeeze", g.op("Shape", pieces, start=1, end=2), g.i64([0]))
-    return g.loop(j, chunks, "", {"text": empty_strings(g, lengths)})["text"]
+    keys, order, reach = sorted_layout(g, rows, lengths, chars)
+    return join_sorted(g, spell(g, keys, chars), order, reach, lengths)
 
 
 def sorted_layout(g: Graph, rows: str, lengths: str, chars: tuple[str, ...]) -> list[str]:

@@ -1,7 +1,10 @@
 """Checkpoints: a run folder holds `config.json` and the weights it names, `weights-<sha>.safetensors`.
 
-torch and safetensors are imported by save and load only: reading a config, the file helpers
-and the locks serve the torch-free paths of the CLI. No pickle: tensors go through safetensors, everything else is JSON. A save is atomic: the
+This module only serialises: the model gives its state (`NameModel.to_state`, `tensors`) and
+takes it back (`from_state`, `load_tensors`); here it becomes JSON and safetensors, and back.
+torch and safetensors are imported by save and load only: reading a config, and the file
+helpers it re-exports from namegen.files, serve the torch-free paths of the CLI. No pickle:
+tensors go through safetensors, everything else is JSON. A save is atomic: the
 weights go to a new, content-named file first, and config.json, replaced last by a rename, is
 the single switch from the old model to the new; an interrupted save leaves the old model whole.
 config.json records the sha256 of the weights, so a truncated or altered file is caught at load.
@@ -9,22 +12,18 @@ config.json records the sha256 of the weights, so a truncated or altered file is
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import re
-import stat
-import tempfile
 from pathlib import Path
-
-try:
-    import fcntl
-except ImportError:  # Windows
-    fcntl = None
 
 from . import __version__, registry
 from .errors import NamegenError
+
+# Re-exported: callers import the file helpers from here too.
+from .files import TMP_SUFFIX, check_file_target, folder_lock, os_error, probe_writable, remove_stale_temporaries, write_atomic  # noqa: F401
+from .layout import HISTORY_COLUMNS, scorer_path
 from .sampling import MAX_LEN
 from .vocab import Vocab
 
@@ -38,81 +37,7 @@ FORMAT_VERSION = 4
 CONFIG = "config.json"
 KNOWN_NAMES = "namegen.known_names"  # a uint8 tensor in the weights file: the known names, UTF-8, one per line
 TRAINING_NAMES = "namegen.training_names"  # what formats up to 3 wrote instead: the training names alone
-TMP_SUFFIX = ".tmp"
 WEIGHTS_NAME = re.compile(r"weights-[0-9a-f]{16}\.safetensors")  # a plain name: a config cannot point outside its folder
-
-
-def os_error(action: str, path: Path | str, err: OSError) -> NamegenError:
-    """An operating-system failure as the one-line error users see (`cannot write X: Read-only file system`)."""
-    return NamegenError(f"cannot {action} {str(path)!r}: {err.strerror or err}")
-
-
-def check_file_target(path: Path) -> None:
-    """Refuse a `path` that a file written there would destroy rather than replace: a folder, or
-    anything that is not a regular file (a device such as /dev/full, a FIFO, a socket). The
-    rename that makes writes atomic would put a regular file in its place. A symbolic link is
-    followed: a link to a regular file is replaced (the file it points to is left alone)."""
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        return
-    except NotADirectoryError:
-        raise NamegenError(f"cannot write {str(path)!r}: a part of that path is a file, not a folder") from None
-    except OSError as err:
-        raise os_error("write", path, err) from None
-    if stat.S_ISDIR(mode):
-        raise NamegenError(f"cannot write {str(path)!r}: it is a folder")
-    if not stat.S_ISREG(mode):
-        raise NamegenError(f"cannot write {str(path)!r}: it is not a regular file (a device, FIFO or socket); "
-                           "give the path of a file")
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to a temporary file beside `path`, then rename it into place. On any failure
-    (a full disk, a read-only folder) the temporary file is removed and `path` is untouched."""
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        check_file_target(path)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except OSError as err:
-        raise os_error("write", path, err) from None
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            Path(tmp).unlink(missing_ok=True)
-
-
-def remove_stale_temporaries(folder: Path, patterns: list[str]) -> None:
-    """Remove what write_atomic left behind, for files matching the glob `patterns`, when a
-    process was killed mid-write. Call only under `folder_lock`: no other writer is using them."""
-    for pattern in patterns:
-        for stale in folder.glob(f".{pattern}.*{TMP_SUFFIX}"):
-            stale.unlink(missing_ok=True)
-
-
-@contextlib.contextmanager
-def folder_lock(folder: Path, exclusive: bool = True):
-    """An advisory lock on `folder` itself (flock on its descriptor: no lock file to leave behind).
-    Saves take it exclusively, loads shared, so a load never reads a config whose weights a
-    concurrent save is removing, and two saves into one folder run one after the other."""
-    if fcntl is None:  # not POSIX: saves are still atomic, only not serialised
-        yield
-        return
-    try:
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError as err:
-        raise os_error("open", folder, err) from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
 
 
 def is_run_folder(folder: Path) -> bool:
@@ -151,14 +76,7 @@ def check_writable_run_folder(folder: Path, force: bool = False) -> None:
     if foreign and not force:
         raise NamegenError(f"{str(folder)!r} is not empty and holds no namegen run (no namegen {CONFIG}); "
                            "choose a new folder, or pass --force (force=True) to write into it")
-    # A probe file where the folder is (or would be created) finds a read-only file system, an
-    # immutable folder or a missing permission now, before a fit spends minutes training.
-    try:
-        fd, probe = tempfile.mkstemp(dir=existing, prefix=".namegen-probe-")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as err:
-        raise os_error("write into", folder, err) from None
+    probe_writable(existing, "write into", folder)  # where the folder is, or would be created
 
 
 def strict_json(value, what: str) -> str:
@@ -188,11 +106,12 @@ def save(model, folder: str | Path, force: bool = False) -> Path:
     from safetensors.torch import save as save_tensors
 
     folder = Path(folder)
-    network = model._fitted()
+    state = model.to_state()  # an unfitted model is refused here, before anything is checked or written
     check_writable_run_folder(folder, force)
-    tensors = {k: v.detach().contiguous() for k, v in network.state_dict().items()}
-    if model.known_names_ is not None:  # kept beside the weights (one file, one hash) for novel=True
-        tensors[KNOWN_NAMES] = torch.frombuffer(bytearray("\n".join(model.known_names_).encode()), dtype=torch.uint8)
+    tensors = model.tensors()
+    names = state["known_names"]
+    if names is not None:  # kept beside the weights (one file, one hash) for novel=True
+        tensors[KNOWN_NAMES] = torch.frombuffer(bytearray("\n".join(names).encode()), dtype=torch.uint8)
     weights = save_tensors(tensors)
     digest = hashlib.sha256(weights).hexdigest()
     weights_name = f"weights-{digest[:16]}.safetensors"
@@ -200,12 +119,7 @@ def save(model, folder: str | Path, force: bool = False) -> Path:
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "namegen_version": __version__,
-        "plugin": model.plugin_name,
-        "hyperparams": model.hyperparams,
-        "vocab": "".join(model.vocab_.chars),
-        "block_size": network.block_size,
-        "max_len": model.max_len_,
-        "training": model.training_,
+        **{key: state[key] for key in ("plugin", "hyperparams", "vocab", "block_size", "max_len", "training")},
         "weights": weights_name,
         "weights_sha256": digest,
     }
@@ -233,9 +147,9 @@ def save(model, folder: str | Path, force: bool = False) -> Path:
 
 # A run's kept export (see `keep_export`): its two files, and the sha256 of each and of the
 # config it was kept with, recorded in config.json under KEPT_EXPORT.
-KEPT_SAMPLER, KEPT_SCORER, KEPT_EXPORT = "model.onnx", "model.scorer.onnx", "kept_export"
+KEPT_SAMPLER, KEPT_EXPORT = "model.onnx", "kept_export"
+KEPT_SCORER = scorer_path(KEPT_SAMPLER).name
 KEPT_FIELDS = ("sampler_sha256", "scorer_sha256", "config_sha256")
-HISTORY_COLUMNS = ("step", "seconds", "train_nll", "val_nll", "lr")  # namegen.train's (that module imports torch)
 SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -399,30 +313,28 @@ def load(folder: str | Path):
         hyperparams.setdefault("ngram_mix", 0)  # written before the mixture existed: the plugin's default now mixes one in
     if config["format_version"] < 3 and "bits" in getattr(cls.Config, "__dataclass_fields__", {}) and config["plugin"] == "ngram":
         hyperparams.setdefault("bits", 32)  # the dense tables of format 2: float32
-    try:
-        model = cls(**hyperparams)
-        model.vocab_ = Vocab(tuple(config["vocab"]))
-    except NamegenError as err:
-        raise NamegenError(f"{folder / CONFIG} is damaged: {err}; refit or restore the run") from None
-    model.max_len_ = config["max_len"]
-    model.training_ = config.get("training", {})
     old = tensors.pop(TRAINING_NAMES, None)
     names = tensors.pop(KNOWN_NAMES, old)
+    known = None
     if names is not None:
         try:
-            model.known_names_ = tuple(bytes(names.numpy()).decode().split("\n")) if len(names) else ()
+            known = tuple(bytes(names.numpy()).decode().split("\n")) if len(names) else ()
         except (UnicodeDecodeError, TypeError) as err:
             raise NamegenError(f"{weights_path} holds damaged known names ({err}); refit or restore the run") from None
+    state = {"hyperparams": hyperparams, "vocab": config["vocab"], "max_len": config["max_len"],
+             "training": config.get("training", {}), "known_names": known}
     try:
-        network = model.fitted_network(len(model.vocab_), model.max_len_)
-        network.load_state_dict(tensors, strict=True)
+        model = cls.from_state(state)
+    except NamegenError as err:
+        raise NamegenError(f"{folder / CONFIG} is damaged: {err}; refit or restore the run") from None
+    try:
+        model.load_tensors(tensors)
     except RuntimeError as err:
         raise NamegenError(f"{weights_path} does not fit plugin {config['plugin']!r}: {str(err).splitlines()[0]}") from None
     except NamegenError as err:  # tables that fit any shape, but not the order the config asks for (mixture, ngram)
         raise NamegenError(f"{folder / CONFIG} contradicts its weights: {err}; restore config.json or refit the run") from None
-    if network.block_size != config["block_size"]:
+    if model.block_size != config["block_size"]:
         raise NamegenError(f"{folder / CONFIG} contradicts its weights: block_size is {config['block_size']} but the network "
-                           f"reads {network.block_size} characters; restore config.json or refit the run")
-    model.network_ = network.eval()
+                           f"reads {model.block_size} characters; restore config.json or refit the run")
     model.weights_sha256_ = config["weights_sha256"]
     return model

@@ -4,7 +4,6 @@ Bad input ends with a one-line `error: ...` on stderr and exit code 2, never a t
 from __future__ import annotations
 
 import errno
-import hashlib
 import io
 import json
 import os
@@ -14,12 +13,12 @@ import sys
 import time
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, NamedTuple, Optional
+from typing import Annotated, NamedTuple
 
 import typer
 
 from . import data as datasets
-from . import registry
+from . import registry, runs
 from .errors import NamegenError
 
 app = typer.Typer(
@@ -32,7 +31,7 @@ plot_app = typer.Typer(help="Draw pictures, PNG or SVG by --out's extension: the
                             "learning curves of runs, and the zoo's chart.", no_args_is_help=True)
 app.add_typer(plot_app, name="plot")
 
-PluginsDir = Annotated[Optional[Path], typer.Option("--plugins-dir", help="Folder of extra plugins: every .py file in it is imported.")]
+PluginsDir = Annotated[Path | None, typer.Option("--plugins-dir", help="Folder of extra plugins: every .py file in it is imported.")]
 Run = Annotated[Path, typer.Argument(help="Run folder written by `namegen fit`.", show_default=False, metavar="RUN")]
 
 
@@ -83,98 +82,7 @@ def _silence_stdout() -> None:
         pass
 
 
-def _load(run: Path, plugins_dir: Optional[Path]):
-    from .checkpoint import load
-
-    if plugins_dir:
-        registry.load_plugins_dir(plugins_dir)
-    return load(run)
-
-
-RUN_EXPORT = "model.onnx"  # a run's own export (and model.scorer.onnx), kept by `fit`
-
-
-class KeptExport(NamedTuple):
-    model: object  # a namegen.runtime.ExportedModel
-    sampler: bytes
-    scorer: bytes
-    validation: object  # the namegen.exports.validate.Validation it passed when it was kept
-
-
-def _keep_export(model, run: Path, held_out: list[str], deadline: Optional[float] = None) -> None:
-    """Export the run into its own folder, so that `sample`, `score` and `export onnx` can serve
-    it through onnxruntime without importing torch. Built and validated (seconds, on fewer names
-    than `export onnx` checks) outside the run's lock, tagged with the sha256 of the weights
-    `model` was saved as; kept only if the run still holds those weights (another fit into the
-    folder may have saved since). Given `deadline` (time.monotonic(), from --time-limit), it is
-    given up, with a note, once the deadline passes before it is done."""
-    from .checkpoint import keep_export
-    from .exports.onnx import build
-    from .exports.validate import KEPT, OutOfTime, check_deadline
-
-    try:
-        check_deadline(deadline, "the export was built")
-        sampler, scorer, _ = build(model, run / RUN_EXPORT, names=held_out or None, metadata={"run_weights_sha256": model.weights_sha256_},
-                                   checks=KEPT, deadline=deadline)
-        kept = keep_export(run, model.weights_sha256_, sampler, scorer)
-    except OutOfTime as err:  # a run without a kept export answers through torch
-        log(f"note: no ONNX export kept in the run ({err}); sample and score will use torch "
-            f"(`namegen export onnx {run}` keeps one)")
-        return
-    except NamegenError as err:  # e.g. a third-party network the exporter cannot handle: the run works without it
-        log(f"note: no ONNX export kept in the run ({err}); sample and score will use torch")
-        return
-    if not kept:
-        log("note: no ONNX export kept in the run: another save replaced its model meanwhile; sample and score will use torch")
-
-
-def _run_export(run: Path) -> tuple[Optional[KeptExport], Optional[str]]:
-    """The run's kept export, when it is the one kept for the run as it is now: config.json
-    records the sha256 of both files and of itself as it was then. Else None and why not (None
-    when the run simply has none: never kept, or saved again since); the caller then loads the
-    run with torch, whose load also reports any problem of the weights. config.json is checked
-    as `load` checks it (read_config), so a damaged one is the same error either way, and any
-    edit since the export was kept sends the command to torch, which reads every field."""
-    from .checkpoint import CONFIG, KEPT_EXPORT, KEPT_SCORER, config_digest, folder_lock, read_config
-
-    if not (run / RUN_EXPORT).is_file():
-        return None, None
-    from . import runtime
-    from .exports.validate import Validation
-
-    def sha256(data: bytes) -> str:
-        return hashlib.sha256(data).hexdigest()
-
-    with folder_lock(run, exclusive=False):  # no save or keep swaps the files between these reads
-        config = read_config(run)
-        record = config.get(KEPT_EXPORT)
-        if not record:
-            return None, None
-        try:
-            weights = (run / config["weights"]).read_bytes()
-            sampler, scorer = (run / RUN_EXPORT).read_bytes(), (run / KEPT_SCORER).read_bytes()
-        except OSError as err:
-            return None, f"cannot read it ({err.strerror or err})"
-    if sha256(weights) != config["weights_sha256"]:  # a damaged run is reported by torch's load, not hidden
-        return None, None
-    if sha256(sampler) != record["sampler_sha256"] or sha256(scorer) != record["scorer_sha256"]:
-        return None, f"{RUN_EXPORT} or {KEPT_SCORER} changed since it was kept"
-    if config_digest(config) != record["config_sha256"]:
-        return None, f"{CONFIG} changed since the export was kept"
-    try:
-        exported = runtime.ExportedModel(run / RUN_EXPORT, sampler_bytes=sampler, scorer_bytes=scorer)
-        meta = exported.metadata
-        validation = Validation(**json.loads(meta["validation"]))
-        agrees = (meta.get("run_weights_sha256") == config["weights_sha256"] and exported.vocab.chars == tuple(config["vocab"])
-                  and exported.max_len == config["max_len"])
-    except (NamegenError, KeyError, TypeError, ValueError, RecursionError):  # metadata a kept export never has
-        agrees = False
-    if not agrees:
-        return None, f"its metadata disagrees with {CONFIG}"
-    return KeptExport(exported, sampler, scorer, validation), None
-
-
-def _note_unused(run: Path, why: Optional[str]) -> None:
+def _note_unused(run: Path, why: str | None) -> None:
     """Say why the run's kept export did not answer; after torch has loaded the run (a run
     torch cannot load ends with its one error line, not a note before it)."""
     if why:
@@ -194,19 +102,6 @@ def _params(pairs: list[str]) -> dict:
 
 DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([smh]?)")
 SECONDS_PER = {"": 1, "s": 1, "m": 60, "h": 3600}
-
-
-# --time-limit bounds the whole `fit`: training stops this much before the deadline, leaving the
-# time for what follows it (mixing in the n-gram, the train, val and test NLLs, the save, the kept export and its
-# validation), which costs about the same whatever the limit: 0.4-21 s of one core for the
-# built-ins at their default sizes on names.txt. A share of the limit, so short limits still train.
-TAIL_SHARE, TAIL_MAX = 0.25, 30.0
-
-
-def training_seconds(limit: float, deadline: float) -> float:
-    """What training gets of a `limit` (seconds) that ends at `deadline` (time.monotonic()):
-    the time left, less the reserve for what follows training; at least a moment (one step)."""
-    return max(1e-3, round(deadline - time.monotonic() - min(TAIL_SHARE * limit, TAIL_MAX), 3))
 
 
 def parse_duration(text: str) -> float:
@@ -231,12 +126,12 @@ def plugins_command(plugins_dir: PluginsDir = None) -> None:
 def fit_command(
     plugin: Annotated[str, typer.Option("--plugin", "-p", help="Plugin to fit (see `namegen plugins`).")] = "linear",
     data: Annotated[str, typer.Option(help="Name file, UTF-8, one name per line; 'bundled' is the dataset that ships with namegen.")] = datasets.BUNDLED,
-    val_data: Annotated[Optional[Path], typer.Option(help="Validation names; given this, all of --data is for training (no internal split).")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Run folder to write. [default: runs/PLUGIN]", show_default=False)] = None,
+    val_data: Annotated[Path | None, typer.Option(help="Validation names; given this, all of --data is for training (no internal split).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Run folder to write. [default: runs/PLUGIN]", show_default=False)] = None,
     seed: Annotated[int, typer.Option(help="Seed of the 80/10/10 split (42: the tutorial's split).")] = 42,
     lowercase: Annotated[bool, typer.Option("--lowercase", help="Lower-case every name when reading.")] = False,
-    param: Annotated[list[str], typer.Option("--param", "-P", metavar="KEY=VALUE", help="A hyper-parameter, repeatable (e.g. -P l2=0.05); see the README for each plugin's.")] = [],  # noqa: B006
-    time_limit: Annotated[Optional[str], typer.Option(
+    param: Annotated[list[str], typer.Option("--param", "-P", metavar="KEY=VALUE", help="A hyper-parameter, repeatable (e.g. -P l2=0.05); see `namegen plugins` or docs/plugins.md for each plugin's.")] = [],  # noqa: B006
+    time_limit: Annotated[str | None, typer.Option(
         "--time-limit", metavar="DURATION", show_default=False,
         help="Bound the whole command to this long (90s, 10m, 1.5h; a plain number is seconds): training stops early enough "
              "for the mixing, the save and the kept ONNX export to fit, and keeps the best model so far. "
@@ -245,53 +140,18 @@ def fit_command(
     plugins_dir: PluginsDir = None,
 ) -> None:
     """Fit a model and save it as a run folder. Ctrl-C stops training and saves the best model so far (exit code 130)."""
-    from .checkpoint import check_writable_run_folder
-
     started = time.monotonic()
     if plugins_dir:
         registry.load_plugins_dir(plugins_dir)
     params = _params(param)
-    seconds = deadline = None
+    seconds = None
     if time_limit is not None:
         seconds = parse_duration(time_limit)
         if "time_limit" in params:
             raise NamegenError("give the time limit once: --time-limit or -P time_limit, not both")
-        if hasattr(registry.get(plugin).Config, "time_limit"):  # a TrainConfig: the shared trainer's
-            params["time_limit"] = seconds  # checked here; set to training's share just before training
-            deadline = started + seconds
-    model = registry.create(plugin, **params)
     out = out or Path("runs") / plugin
-    check_writable_run_folder(out, force)  # before training: a fit must not end in a refusal to save
-    names = datasets.read_names(data, lowercase)
-    if val_data is not None:
-        split = datasets.Split(names, datasets.read_names(val_data, lowercase), [])
-    else:
-        split = datasets.split_names(names, seed)
-        if not split.train or not split.val:
-            raise NamegenError(f"{data} has {len(names)} names: too few to split 80/10/10; give more, or --val-data")
-    log(f"fitting {plugin!r} on {len(split.train)} names (val {len(split.val)}, test {len(split.test)}) from {data}")
-    import warnings
-
-    from .errors import NamegenWarning
-
-    with warnings.catch_warnings():  # a warning before training (e.g. no ONNX export possible) shows as it comes
-        warnings.simplefilter("always", NamegenWarning)
-        warnings.showwarning = lambda message, *args, **kwargs: log(f"warning: {message}")
-        if deadline is not None:  # the run records this share as its time_limit: what training had
-            model.config.time_limit = training_seconds(seconds, deadline)
-        model.fit(split.train, split.val, progress=True, known_names=split.test)  # novel: no name of the data, test names too
-    model.training_.update({  # absolute paths: `evaluate` may run from another folder
-        "data": datasets.recorded_path(data), "data_sha256": datasets.fingerprint(data), "split_seed": seed, "lowercase": lowercase,
-        **({"val_data": datasets.recorded_path(val_data), "val_data_sha256": datasets.fingerprint(val_data)} if val_data is not None else {}),
-    })
-    if split.test:
-        score, excluded = _score_split(model, "test", split.test)
-        model.training_["test_nll"] = score.nll
-        if excluded:
-            model.training_["test_names_excluded"] = excluded
-    model.save(out, force=force)
-    if model.training_.get("stopped") != "interrupted":
-        _keep_export(model, out, split.test, deadline)
+    model = runs.fit(plugin, data, out, val_data=val_data, seed=seed, lowercase=lowercase, params=params, time_limit=seconds,
+                     started=started, force=force, log=log)
     if model.training_.get("stopped") == "interrupted":
         raise Interrupted(f"interrupted: saved the best model so far (step {model.training_['best_step']}, "
                           f"val NLL {model.training_['best_nll']:.4f}) to {out}")
@@ -308,7 +168,7 @@ class OutputFormat(str, Enum):
 
 def _pretrained_names() -> str:
     """The pre-built models that ship, for --help: read here, since importing namegen.runtime
-    imports onnxruntime (0.15 s), which --help does not need."""
+    imports onnxruntime, which --help does not need."""
     try:
         manifest = json.loads((Path(__file__).with_name("pretrained") / "manifest.json").read_text(encoding="utf-8"))
         return ", ".join(sorted(manifest["models"])) or "none"
@@ -325,7 +185,7 @@ Target = Annotated[str, typer.Argument(
 
 
 class Answerer(NamedTuple):
-    run: Optional[Path]  # a run folder, answered through its kept export or torch
+    run: Path | None  # a run folder, answered through its kept export or torch
     exported: object  # else a namegen.runtime.ExportedModel: an export file or a pre-built model
 
 
@@ -347,10 +207,10 @@ def _target(target: str) -> Answerer:
                        f"or a pre-built model's name (pre-built models: {known})")
 
 
-def _run_model(run: Path, plugins_dir: Optional[Path]):
+def _run_model(run: Path, plugins_dir: Path | None):
     """The run's model through torch, or one clear line where torch is not installed."""
     try:
-        return _load(run, plugins_dir)
+        return runs.load(run, plugins_dir)
     except ModuleNotFoundError as err:
         if _train_module(err) is None:
             raise
@@ -371,20 +231,20 @@ def sample_command(
     n: Annotated[int, typer.Option("-n", "--count", help="How many names.")] = 10,
     seed: Annotated[int, typer.Option(help="Same seed, same names (in Python, ONNX, Node and browsers).")] = 0,
     temperature: Annotated[float, typer.Option("--temperature", "-t", help="Above 0; lower is safer, higher is wilder.")] = 1.0,
-    max_len: Annotated[Optional[int], typer.Option(help="Cut names at this many characters. [default: the model's max_len]", show_default=False)] = None,
+    max_len: Annotated[int | None, typer.Option(help="Cut names at this many characters. [default: the model's max_len]", show_default=False)] = None,
     prefix: Annotated[str, typer.Option(help="Every name starts with this.")] = "",
     suffix: Annotated[str, typer.Option(help="Every name ends with this.")] = "",
     contains: Annotated[str, typer.Option(help="Every name holds this.")] = "",
-    min_len: Annotated[Optional[int], typer.Option(help="Names have at least this many characters. [default: 1]", show_default=False)] = None,
+    min_len: Annotated[int | None, typer.Option(help="Names have at least this many characters. [default: 1]", show_default=False)] = None,
     novel: Annotated[bool, typer.Option("--novel", help="No name is one of the known names: every name of the data the model was fitted on (train, val and test).")] = False,
-    exclude: Annotated[Optional[list[str]], typer.Option("--exclude", help="No name is this one (repeat for more).", show_default=False)] = None,
-    exclude_file: Annotated[Optional[Path], typer.Option("--exclude-file", help="No name is one of this file's (one per line).", show_default=False)] = None,
+    exclude: Annotated[list[str] | None, typer.Option("--exclude", help="No name is this one (repeat for more).", show_default=False)] = None,
+    exclude_file: Annotated[Path | None, typer.Option("--exclude-file", help="No name is one of this file's (one per line).", show_default=False)] = None,
     distinct: Annotated[bool, typer.Option("--distinct", help="No name comes twice.")] = False,
-    max_candidates: Annotated[Optional[int], typer.Option(help="Draw at most this many candidates for --suffix, --contains, --novel, --exclude and --distinct. [default: max(10000, 100 x count)]", show_default=False)] = None,
+    max_candidates: Annotated[int | None, typer.Option(help="Draw at most this many candidates for --suffix, --contains, --novel, --exclude and --distinct. [default: max(10000, 100 x count)]", show_default=False)] = None,
     output_format: Annotated[OutputFormat, typer.Option("--format", help=FORMAT_HELP)] = OutputFormat.text,
     plugins_dir: PluginsDir = None,
 ) -> None:
-    """Print generated names (sampling rules 1 and 2 in the README), one per line unless --format says otherwise."""
+    """Print generated names (sampling rules 1 and 2 in docs/sampling.md), one per line unless --format says otherwise."""
     import warnings
 
     from .errors import NamegenWarning
@@ -392,7 +252,7 @@ def sample_command(
 
     run, model = _target(target)
     if run is not None:
-        own, why = _run_export(run)
+        own, why = runs.kept_export(run)
         model = own.model if own else _run_model(run, plugins_dir)  # the same names either way (the export validated itself)
         _note_unused(run, why)
     check_count(n, getattr(model, "max_count", MAX_COUNT), name="-n/--count")  # the model's message would name its `n`
@@ -415,7 +275,7 @@ def sample_command(
 def score_command(
     target: Target,
     names: Annotated[list[str], typer.Argument(help="Names to score.", show_default=False, metavar="NAME...")],
-    unseen_floor: Annotated[Optional[float], typer.Option(help="Score characters the model never saw at this probability instead of failing (run folders only).")] = None,
+    unseen_floor: Annotated[float | None, typer.Option(help="Score characters the model never saw at this probability instead of failing (run folders only).")] = None,
     output_format: Annotated[OutputFormat, typer.Option("--format", help="text: TSV with a header; json: one JSON array of objects; jsonl: one JSON object per line. "
                                                                         "Each: name, log_likelihood, nll_per_char, perplexity.")] = OutputFormat.text,
     plugins_dir: PluginsDir = None,
@@ -429,7 +289,7 @@ def score_command(
             raise NamegenError("--unseen-floor needs a run folder (it scores through torch); an ONNX export scores only names of its own characters")
         scores = exported.log_likelihood(names)
     else:
-        own, why = _run_export(run) if unseen_floor is None else (None, None)
+        own, why = runs.kept_export(run) if unseen_floor is None else (None, None)
         if own is not None and all(own.model.vocab.covers(name) for name in names):
             scores = own.model.log_likelihood(names)  # the scorer: within 1e-4 of torch's (checked when it was exported)
         else:  # torch also says what to do about a character the model never saw
@@ -451,68 +311,26 @@ def score_command(
 @app.command("evaluate")
 def evaluate_command(
     run: Run,
-    data: Annotated[Optional[str], typer.Option(help="Score this name file instead of the run's own train/val/test splits.")] = None,
+    data: Annotated[str | None, typer.Option(help="Score this name file instead of the run's own train/val/test splits.")] = None,
     lowercase: Annotated[bool, typer.Option("--lowercase", help="Lower-case the names of --data.")] = False,
-    unseen_floor: Annotated[Optional[float], typer.Option(help="Probability for characters the model never saw.")] = None,
+    unseen_floor: Annotated[float | None, typer.Option(help="Probability for characters the model never saw.")] = None,
     plugins_dir: PluginsDir = None,
 ) -> None:
     """NLL per character and perplexity on each split of the run's data (or on --data), as TSV."""
-    model = _load(run, plugins_dir)
+    model = runs.load(run, plugins_dir)
     if data is not None:
         splits = {"data": datasets.read_names(data, lowercase)}
     else:
-        splits = _recorded_splits(run, model.training_)
-    scores = {}
-    for split_name, names in splits.items():
-        if not names:
-            continue
-        if split_name == "test" and unseen_floor is None:  # as fit scored it: without names it cannot score
-            scores[split_name] = _score_split(model, split_name, names)[0]
-        else:
-            scores[split_name] = model.score(names, unseen_floor)
+        splits = runs.recorded_splits(run, model.training_)
+    scores = runs.evaluate(model, splits, unseen_floor, log)
     emit("split\tnames\tnll_per_char\tperplexity\n" + "".join(
         f"{split_name}\t{score.names}\t{score.nll:.4f}\t{score.perplexity:.3f}\n" for split_name, score in scores.items()))
-
-
-def _recorded_splits(run: Path, info: dict) -> dict[str, list[str]]:
-    """The splits a run was fitted on (train, val and, without --val-data, test), rebuilt from its
-    recorded data file(s) and split seed."""
-    if "data" not in info:
-        raise NamegenError(f"{run} does not record its training data; pass --data")
-    names = _recorded_names(run, info, "data")
-    if "val_data" in info:
-        return {"train": names, "val": _recorded_names(run, info, "val_data")}
-    split = datasets.split_names(names, info["split_seed"])
-    return {"train": split.train, "val": split.val, "test": split.test}
-
-
-def _recorded_names(run: Path, info: dict, key: str) -> list[str]:
-    """The names of the data file a run recorded (`data` or `val_data`), checked against its sha256."""
-    path, digest = info[key], info.get(f"{key}_sha256")
-    if path != datasets.BUNDLED and not Path(path).is_file():
-        raise NamegenError(f"{path}, the data {run} was fitted on, is gone; pass --data to score another file")
-    if digest is not None and datasets.fingerprint(path) != digest:
-        raise NamegenError(f"{path} changed since {run} was fitted; pass --data to score it anyway")
-    return datasets.read_names(path, info.get("lowercase", False))
-
-
-def _score_split(model, split_name: str, names: list[str]):
-    """Score a held-out split; names with a character the model never saw (one that occurs only
-    in this split) cannot be scored: they are reported and left out, not fatal."""
-    known, unknown = model.scorable(names)
-    if unknown:
-        unseen = sorted(set("".join(unknown)) - set(model.vocab_.chars))
-        log(f"{split_name}: {len(unknown)} of {len(names)} names hold characters the model never saw "
-            f"({''.join(unseen)!r}, e.g. {unknown[0]!r}); they are left out of the {split_name} NLL")
-    if not known:
-        raise NamegenError(f"no {split_name} name can be scored: every one holds a character the model never saw")
-    return model.score(known), len(unknown)
 
 
 @export_app.command("onnx")
 def export_onnx_command(
     run: Run,
-    out: Annotated[Optional[Path], typer.Option(help="Sampler file to write, or an existing folder to write RUN.onnx into; the scorer goes beside it as NAME.scorer.onnx. [default: exports/RUN.onnx]", show_default=False)] = None,
+    out: Annotated[Path | None, typer.Option(help="Sampler file to write, or an existing folder to write RUN.onnx into; the scorer goes beside it as NAME.scorer.onnx. [default: exports/RUN.onnx]", show_default=False)] = None,
     training_names: Annotated[bool, typer.Option("--known-names/--no-known-names", "--training-names/--no-training-names", help="Carry the known names (every name of the data, as fingerprints) in the sampler, for --novel in any app; --no-known-names keeps them out (novel is then an error).")] = True,
     plugins_dir: PluginsDir = None,
 ) -> None:
@@ -521,49 +339,16 @@ def export_onnx_command(
     out = out or Path("exports") / default_name
     if out.is_dir():  # `--out exports` or `--out .`: the folder to write into
         out = out / default_name
-    from .exports.files import check_export_path, write_export
+    from .runtime import scorer_path
 
-    own, why = _run_export(run) if training_names else (None, None)
-    if own is not None:  # `fit` exported and validated this very model: copy it (no torch)
-        write_export(out, own.sampler, own.scorer)
-        validation = own.validation
-    else:
-        from .checkpoint import KEPT_SCORER, keep_export
-        from .exports.onnx import build
-
-        check_export_path(out)  # before the work
-        model = _load(run, plugins_dir)
-        # A kept export that cannot answer for the run (stale, altered, mixed) is replaced by this one.
-        rekeep = training_names and ((run / RUN_EXPORT).exists() or (run / KEPT_SCORER).exists())
-        sampler, scorer, validation = build(model, out, names=_held_out_names(model), training_names=training_names,
-                                            metadata={"run_weights_sha256": model.weights_sha256_} if rekeep else None)
-        write_export(out, sampler, scorer)
-        if rekeep:
-            try:
-                kept = keep_export(run, model.weights_sha256_, sampler, scorer)
-            except NamegenError as err:  # e.g. a read-only run: the export itself is written
-                log(f"note: could not replace the ONNX export kept in {run} ({err})")
-            else:
-                log((f"kept this export in {run} too, for sample and score" + (f" (the one kept there could not answer: {why})" if why else ""))
-                    if kept else f"note: {run} was saved again meanwhile; its kept export is left as it was")
+    validation = runs.export(run, out, training_names=training_names, plugins_dir=plugins_dir, log=log)
     log(f"validated: {validation.summary()}")
-    for path in (out, Path(str(out).removesuffix(".onnx") + ".scorer.onnx")):
+    for path in (out, scorer_path(out)):
         log(f"wrote {path}")
     emit(f"{out}\n")
 
 
-def _held_out_names(model) -> list[str] | None:
-    """The run's test names (or validation names), when its recorded data is still there and
-    unchanged: the export's scorer is checked on names that played no part in training."""
-    info = model.training_
-    try:
-        names = _recorded_names(Path("."), info, "val_data" if "val_data" in info else "data")
-    except (NamegenError, KeyError):
-        return None
-    return names if "val_data" in info else datasets.split_names(names, info.get("split_seed", 42)).test
-
-
-Title = Annotated[Optional[str], typer.Option(help="Title of the picture. [default: says what it shows]", show_default=False)]
+Title = Annotated[str | None, typer.Option(help="Title of the picture. [default: says what it shows]", show_default=False)]
 
 
 class XAxis(str, Enum):
@@ -571,7 +356,7 @@ class XAxis(str, Enum):
     seconds = "seconds"
 
 
-def _picture_path(out: Optional[Path], default: Path) -> Path:
+def _picture_path(out: Path | None, default: Path) -> Path:
     out = out or default
     return out / default.name if out.is_dir() else out
 
@@ -588,11 +373,11 @@ def _write_picture(fig, out: Path) -> None:
 @plot_app.command("heatmap")
 def plot_heatmap_command(
     run: Run,
-    data: Annotated[Optional[str], typer.Option(help="Names whose bigrams are counted (counts model) or whose contexts are averaged over "
+    data: Annotated[str | None, typer.Option(help="Names whose bigrams are counted (counts model) or whose contexts are averaged over "
                                                      "(models with more than one character of context). [default: the run's training names]",
                                                 show_default=False)] = None,
     lowercase: Annotated[bool, typer.Option("--lowercase", help="Lower-case the names of --data.")] = False,
-    out: Annotated[Optional[Path], typer.Option("--out", show_default=False,
+    out: Annotated[Path | None, typer.Option("--out", show_default=False,
                                                 help="Picture to write: .png or .svg (or an existing folder). [default: RUN/heatmap.png]")] = None,
     title: Title = None,
     plugins_dir: PluginsDir = None,
@@ -604,13 +389,13 @@ def plot_heatmap_command(
 
     out = _picture_path(out, run / "heatmap.png")
     plot.check_out(out)
-    model = _load(run, plugins_dir)
+    model = runs.load(run, plugins_dir)
     names, source = None, None
     if data is not None:
         names = datasets.read_names(data, lowercase)
         source = f"names: {plot.data_name(data)}"
     elif plot.needs_names(model):
-        names = _recorded_splits(run, model.training_)["train"]
+        names = runs.recorded_splits(run, model.training_)["train"]
         source = f"names: the run's training split of {plot.data_name(model.training_['data'])}"
     if names is not None:
         known, unknown = model.scorable(names)
@@ -628,7 +413,7 @@ def plot_curves_command(
     runs: Annotated[list[Path], typer.Argument(help="Run folders fitted by the shared gradient trainer (they record a loss history).",
                                                show_default=False, metavar="RUN...")],
     x: Annotated[XAxis, typer.Option("--x", help="What the x axis counts: optimiser steps or seconds of training.")] = XAxis.step,
-    out: Annotated[Optional[Path], typer.Option("--out", show_default=False,
+    out: Annotated[Path | None, typer.Option("--out", show_default=False,
                                                 help="Picture to write: .png or .svg (or an existing folder). [default: curves.png]")] = None,
     title: Title = None,
 ) -> None:
@@ -643,7 +428,7 @@ def plot_curves_command(
 @plot_app.command("zoo")
 def plot_zoo_command(
     leaderboard: Annotated[Path, typer.Argument(help="leaderboard.csv written by `namegen zoo`.", show_default=False, metavar="LEADERBOARD.csv")],
-    out: Annotated[Optional[Path], typer.Option("--out", show_default=False,
+    out: Annotated[Path | None, typer.Option("--out", show_default=False,
                                                 help="Picture to write: .png or .svg (or an existing folder). [default: zoo.png beside the CSV]")] = None,
     title: Title = None,
 ) -> None:
@@ -658,9 +443,9 @@ def plot_zoo_command(
 @app.command("zoo")
 def zoo_command(
     data: Annotated[str, typer.Option(help="Name file, UTF-8, one name per line; 'bundled' is the dataset that ships with namegen.")] = datasets.BUNDLED,
-    plugins: Annotated[Optional[str], typer.Option("--plugins", metavar="P,...", show_default=False,
+    plugins: Annotated[str | None, typer.Option("--plugins", metavar="P,...", show_default=False,
                                                    help="Plugins to fit, comma-separated. [default: every registered plugin]")] = None,
-    time_limit: Annotated[Optional[str], typer.Option(
+    time_limit: Annotated[str | None, typer.Option(
         "--time-limit", metavar="DURATION", show_default=False,
         help="Bound each fit by the shared gradient trainer (and linear) to this long, as `fit --time-limit` does "
              "(90s, 10m, 1.5h; a plain number is seconds).")] = None,
@@ -731,7 +516,7 @@ def main() -> None:
 TRAIN_EXTRA = ("torch", "safetensors", "onnx", "onnxscript", "matplotlib")
 
 
-def _train_module(err: ModuleNotFoundError) -> Optional[str]:
+def _train_module(err: ModuleNotFoundError) -> str | None:
     """The train extra's module that `err` did not find, or None for any other module."""
     root = (err.name or "").partition(".")[0]
     return root if root in TRAIN_EXTRA else None

@@ -26,10 +26,22 @@ import torch
 import torch.nn.functional as F
 
 from . import mixture, sampling
+from .contract import has_sequence_form, is_window_network
 from .data import check_name_characters, check_names, examples
 from .errors import NamegenError, NamegenWarning, warn_short
-from .train import (MAX_ACTIVATION_BYTES, MAX_CONTEXT_BYTES, MAX_PARAMETERS, MAX_SEED, Examples, TooLarge,
-                    activation_bytes, fit_gradient, mean_nll, pair_logits, size_guard)
+from .train import (
+    MAX_ACTIVATION_BYTES,
+    MAX_CONTEXT_BYTES,
+    MAX_PARAMETERS,
+    MAX_SEED,
+    Examples,
+    TooLarge,
+    activation_bytes,
+    fit_gradient,
+    mean_nll,
+    pair_logits,
+    size_guard,
+)
 from .vocab import Vocab
 
 MIN_MAX_LEN = 16  # the default sampling cap is twice the longest training name, and at least this
@@ -62,6 +74,7 @@ class NameModel:
         self.max_len_: int | None = None
         self.known_names_: tuple[str, ...] | None = None  # what novel=True rejects: every name of the data fitted on
         self.training_: dict = {}
+        self.weights_sha256_: str | None = None  # set by namegen.checkpoint: the weights file last saved or loaded
 
     # ---- what a plugin supplies --------------------------------------------------------
     def build_network(self, vocab_size: int, max_len: int) -> torch.nn.Module:
@@ -187,14 +200,14 @@ class NameModel:
             what, limit = err.args
             raise NamegenError(f"the {self.plugin_name!r} network would have {what} ({self._asked()}); at most {limit}: "
                                "ask for smaller sizes") from None
-        block = getattr(network, "block_size", None)
-        if not isinstance(block, int) or isinstance(block, bool) or block < 1:
-            raise TypeError(f"{type(self).__name__}.build_network must return a module with an int block_size >= 1")
+        if not is_window_network(network):
+            raise TypeError(f"{type(self).__name__}.build_network must return a module with an int block_size >= 1 "
+                            "(namegen.contract.WindowNetwork)")
         return network
 
     def _check_sizes(self, train_names: list[str], val_names: list[str]) -> None:
         """Refuse, before anything is allocated, a network or a training batch over the size
-        limits (README, "Plugins"): the network is built on the meta device (shapes, no memory)
+        limits (docs/plugins.md): the network is built on the meta device (shapes, no memory)
         to count its parameters, its block size gives the size of the (context, next) pairs,
         and a forward pass of one training batch there the activations it keeps. A network that
         cannot be built or run on meta skips what needs it (the real build has the same guard)."""
@@ -233,7 +246,7 @@ class NameModel:
         context = torch.zeros(2, bs, dtype=torch.int64)
         context[1, -1] = 1  # the first character, after the boundary tokens
         checks = [("forward", lambda: network(context), (2, V), "2 contexts", "batch, vocabulary size")]
-        if hasattr(network, "forward_sequence"):
+        if has_sequence_form(network):
             stream = torch.zeros(2, bs + 2, dtype=torch.int64)
             stream[:, bs] = 1
             checks.append(("forward_sequence", lambda: network.forward_sequence(stream), (2, 3, V),
@@ -350,7 +363,7 @@ class NameModel:
 
     def sample(self, n: int, seed: int = 0, temperature: float = 1.0, max_len: int | None = None, prefix: str = "",
                **constraints) -> list[str]:
-        """`n` names; the same arguments always give the same names (see README, sampling rules 1 and 2).
+        """`n` names; the same arguments always give the same names (see docs/sampling.md, rules 1 and 2).
 
         Constraints (rule 2): `prefix` (forced), `suffix`, `contains` (strings), `min_len`,
         `max_len` (characters), `novel` (not among the known names: every name of the data the
@@ -364,6 +377,44 @@ class NameModel:
         if len(tokens) < n:
             warn_short(len(tokens), n)
         return [self.vocab_.decode(row) for row in tokens.tolist()]
+
+    # ---- state: what a checkpoint stores ---------------------------------------------------
+    def to_state(self) -> dict:
+        """What a checkpoint stores of the fitted model besides its network's tensors, as plain
+        values: `plugin`, `hyperparams`, `vocab` (its characters, the boundary token first, as
+        one string), `block_size` (what the network reads; `from_state` does not need it),
+        `max_len`, `training` (the fit's summary) and `known_names` (a tuple, or None)."""
+        network = self._fitted()
+        return {"plugin": self.plugin_name, "hyperparams": self.hyperparams, "vocab": "".join(self.vocab_.chars),
+                "block_size": network.block_size, "max_len": self.max_len_, "training": copy.deepcopy(self.training_),
+                "known_names": self.known_names_}
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """The fitted network's tensors by name (its state_dict), detached and contiguous."""
+        return {k: v.detach().contiguous() for k, v in self._fitted().state_dict().items()}
+
+    @classmethod
+    def from_state(cls, state: dict) -> NameModel:
+        """A model of this plugin holding `state` (what `to_state` gave; `training` and
+        `known_names` may be absent), not fitted until `load_tensors` fills its network. Bad
+        hyper-parameters or a bad vocabulary raise NamegenError."""
+        model = cls(**state["hyperparams"])
+        model.vocab_ = Vocab(tuple(state["vocab"]))
+        model.max_len_ = state["max_len"]
+        model.training_ = copy.deepcopy(state.get("training", {}))
+        names = state.get("known_names")
+        model.known_names_ = tuple(names) if names is not None else None
+        return model
+
+    def load_tensors(self, tensors: dict[str, torch.Tensor]) -> NameModel:
+        """Fill the structure of the fitted network (`fitted_network`) with `tensors` (what
+        `tensors` gave), every one required; returns self, fitted. Tensors of other names or
+        shapes raise RuntimeError (torch's load_state_dict); a structure over namegen's size
+        limits, or tables that contradict the hyper-parameters, raise NamegenError."""
+        network = self.fitted_network(len(self.vocab_), self.max_len_)
+        network.load_state_dict(tensors, strict=True)
+        self.network_ = network.eval()
+        return self
 
     def save(self, path: str | Path, force: bool = False) -> Path:
         """Save into the run folder `path` (see namegen.checkpoint.save: atomic, safe against

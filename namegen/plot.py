@@ -8,7 +8,7 @@ This is the only module that imports matplotlib, and only `namegen plot` imports
 command pays for it. It draws on Figure objects with the Agg canvas, never through pyplot: no
 display is needed, and no global backend of a program that imports this module is touched.
 Each `*_figure` function returns the figure (tests read its artists); `save` renders it to
-bytes and writes them with `namegen.checkpoint.write_atomic`.
+bytes and writes them with `namegen.files.write_atomic`.
 """
 
 from __future__ import annotations
@@ -23,10 +23,13 @@ from pathlib import Path
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import PowerNorm
-from matplotlib.transforms import Bbox
 from matplotlib.figure import Figure
+from matplotlib.transforms import Bbox
 
 from .errors import NamegenError
+from .files import check_file_target, probe_writable, write_atomic
+from .zoo import COLUMNS as LEADERBOARD_COLUMNS
+from .zoo import LEADERBOARD_CSV
 
 FORMATS = {".png": "png", ".svg": "svg"}
 DPI = 100  # PNG pixels per inch: a figure of W x H inches is W*DPI x H*DPI pixels (SVG: W*72 x H*72 pt)
@@ -54,23 +57,13 @@ def picture_format(out: Path) -> str:
 def check_out(out: Path) -> str:
     """Refuse, before any drawing, an --out that cannot be written: an unknown extension, a
     folder, a path under a file, or a place without write permission. Returns the format."""
-    import os
-    import tempfile
-
-    from .checkpoint import check_file_target, os_error
-
     out = Path(out)
     fmt = picture_format(out)
     check_file_target(out)  # a folder, a device or a FIFO would be replaced by the rename
     existing = next(p for p in (out.parent, *out.absolute().parent.parents) if p.exists())
     if not existing.is_dir():
         raise NamegenError(f"cannot write {str(out)!r}: {str(existing)!r} is a file, not a folder")
-    try:  # a probe file finds a read-only file system or a missing permission now
-        fd, probe = tempfile.mkstemp(dir=existing, prefix=".namegen-probe-")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as err:
-        raise os_error("write", out, err) from None
+    probe_writable(existing, "write", out)
     return fmt
 
 
@@ -89,8 +82,6 @@ def render(fig: Figure, fmt: str) -> bytes:
 
 def save(fig: Figure, out: Path) -> Path:
     """Write the figure to `out` (PNG or SVG by its extension) atomically; returns `out`."""
-    from .checkpoint import write_atomic
-
     out = Path(out)
     write_atomic(out, render(fig, picture_format(out)))
     return out
@@ -116,17 +107,19 @@ def shown(char: str) -> str:
     return {" ": "␣", "\u00a0": "⍽"}.get(char, char if char.isprintable() else f"U+{ord(char):04X}")
 
 
-def is_counts(model) -> bool:
-    from .plugins.counts import Counts
-
-    return isinstance(model, Counts)
+def shows_counts(model) -> bool:
+    """Whether the heatmap of `model` shows bigram counts rather than probabilities: a model
+    whose fit summary says it was fitted by counting, and that reads one character, is a table
+    of the names' bigram counts (smoothed), and the tutorial's figure shows those counts. What
+    the model records decides, not its plugin, so any plugin that fits this way is drawn so."""
+    return model.training_.get("method") == "counting" and model.block_size == 1
 
 
 def needs_names(model) -> bool:
-    """Whether the heatmap of `model` needs names: the counts model shows the bigram counts of
+    """Whether the heatmap of `model` needs names: a count table shows the bigram counts of
     names, and a model with a longer context averages its probabilities over their contexts. A
     model that reads only the previous character (block_size 1) gives p(next | previous) itself."""
-    return is_counts(model) or model.block_size > 1
+    return shows_counts(model) or model.block_size > 1
 
 
 def _encode_known(model, names: Sequence[str]) -> tuple[list[list[int]], int]:
@@ -176,9 +169,9 @@ def next_char_probs(model, names: Sequence[str] | None = None) -> np.ndarray:
 
 
 def heatmap_values(model, names: Sequence[str] | None) -> tuple[np.ndarray, str]:
-    """What the heatmap shows, and what that is: bigram counts for the counts model, p(next |
-    previous) for any other."""
-    if is_counts(model):
+    """What the heatmap shows, and what that is: bigram counts for a count table (`shows_counts`),
+    p(next | previous) for any other model."""
+    if shows_counts(model):
         if names is None:
             raise NamegenError("the counts heatmap shows the bigram counts of some names; give --data")
         return bigram_table(model, names), "count"
@@ -262,11 +255,11 @@ X_COLUMNS = {"step": "optimiser step", "seconds": "seconds of training"}
 
 
 def read_history(run: Path) -> tuple[dict, dict]:
-    """The loss history (columns step, seconds, train_nll, val_nll, lr) of a run, and the run's
+    """The loss history of a run (layout.HISTORY_COLUMNS: equal-length lists), and the run's
     config; a run without one (not trained by the shared gradient trainer) is an error."""
     from .checkpoint import read_config
 
-    config = read_config(run)
+    config = read_config(run)  # refuses a history that is not lists of numbers in HISTORY_COLUMNS
     training = config.get("training", {})
     history = training.get("history")
     if not history:
@@ -275,12 +268,6 @@ def read_history(run: Path) -> tuple[dict, dict]:
                            + (f"by {how}, " if how else "")
                            + "not by the shared gradient trainer (mlp, cnn, rnn, transformer, …); "
                              "only such runs have learning curves")
-    columns = ("step", "seconds", "train_nll", "val_nll")
-    bad = [c for c in columns if not isinstance(history, dict) or not isinstance(history.get(c), list)]
-    lengths = {len(history[c]) for c in columns} if not bad else set()
-    if bad or len(lengths) != 1 or not all(isinstance(v, (int, float)) or v is None for c in columns for v in history[c]):
-        raise NamegenError(f"{str(Path(run) / 'config.json')!r} is damaged: training.history must hold lists of numbers, "
-                           f"one per evaluation, for {', '.join(columns)}; refit or restore the run")
     if not any(v is not None and math.isfinite(v) for c in ("train_nll", "val_nll") for v in history[c]):
         raise NamegenError(f"{str(run)!r} records no evaluation in its loss history (training stopped before the first); "
                            "there is no curve to draw")
@@ -339,7 +326,18 @@ def curves_figure(runs: Sequence[Path], x: str = "step", title: str | None = Non
 
 # ---- zoo chart -------------------------------------------------------------------------------
 
-ZOO_COLUMNS = ("plugin", "fit_seconds", "test_nll")
+
+def _leaderboard_column(key: str) -> str:
+    """`key`, a column of namegen.zoo's leaderboard schema: one the zoo renames or drops fails
+    here, on import, rather than on a user's leaderboard."""
+    if key not in {column.key for column in LEADERBOARD_COLUMNS}:
+        raise ImportError(f"namegen.zoo's leaderboard has no {key!r} column, which namegen.plot reads")
+    return key
+
+
+# The leaderboard columns the chart reads: the first three are required, PARAMETERS is drawn where present.
+PLUGIN, FIT_SECONDS, TEST_NLL, PARAMETERS = map(_leaderboard_column, ("plugin", "fit_seconds", "test_nll", "parameters"))
+ZOO_COLUMNS = (PLUGIN, FIT_SECONDS, TEST_NLL)
 
 
 def read_leaderboard(path: Path) -> list[dict]:
@@ -349,29 +347,29 @@ def read_leaderboard(path: Path) -> list[dict]:
     if not path.exists():
         raise NamegenError(f"leaderboard {str(path)!r} does not exist; run namegen zoo first")
     if not path.is_file():
-        raise NamegenError(f"leaderboard {str(path)!r} is not a file; give the leaderboard.csv that namegen zoo wrote")
+        raise NamegenError(f"leaderboard {str(path)!r} is not a file; give the {LEADERBOARD_CSV} that namegen zoo wrote")
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise NamegenError(f"cannot read {str(path)!r}: {err.strerror or err}") from None
     except UnicodeDecodeError:
-        raise NamegenError(f"{str(path)!r} is not UTF-8 text; give the leaderboard.csv that namegen zoo wrote") from None
+        raise NamegenError(f"{str(path)!r} is not UTF-8 text; give the {LEADERBOARD_CSV} that namegen zoo wrote") from None
     reader = csv.DictReader(io.StringIO(text))
     missing = [c for c in ZOO_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
         raise NamegenError(f"{str(path)!r} is not a zoo leaderboard: it has no {', '.join(missing)} column; "
-                           "give the leaderboard.csv that namegen zoo wrote")
+                           f"give the {LEADERBOARD_CSV} that namegen zoo wrote")
     rows = []
     for number, row in enumerate(reader, start=2):
         try:
-            seconds, nll = float(row["fit_seconds"]), float(row["test_nll"])
+            seconds, nll = float(row[FIT_SECONDS]), float(row[TEST_NLL])
             if not (math.isfinite(seconds) and seconds >= 0 and math.isfinite(nll)):
                 raise ValueError
         except (TypeError, ValueError):
-            raise NamegenError(f"{str(path)!r}, line {number}: fit_seconds and test_nll must be numbers "
-                               f"(fit_seconds >= 0), got {row.get('fit_seconds')!r} and {row.get('test_nll')!r}") from None
-        params = row.get("parameters")
-        rows.append({"plugin": row["plugin"] or "?", "fit_seconds": seconds, "test_nll": nll,
+            raise NamegenError(f"{str(path)!r}, line {number}: {FIT_SECONDS} and {TEST_NLL} must be numbers "
+                               f"({FIT_SECONDS} >= 0), got {row.get(FIT_SECONDS)!r} and {row.get(TEST_NLL)!r}") from None
+        params = row.get(PARAMETERS)
+        rows.append({"plugin": row[PLUGIN] or "?", "fit_seconds": seconds, "test_nll": nll,
                      "parameters": int(float(params)) if params not in (None, "") else None})
     if not rows:
         raise NamegenError(f"{str(path)!r} has no rows; run namegen zoo to fill it")

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 
 ENTRY_POINT_GROUP = "namegen.plugins"
 BUILTIN_PACKAGE = "namegen.plugins"  # every module in it is a built-in plugin: no hand-kept list
-# The built-ins' `namegen plugins` rows, so that listing them needs no torch import (3 s of a
-# 0.5 s budget). Written by `python -m namegen.registry`; a test fails when it is stale.
+# The built-ins' `namegen plugins` rows, so that listing them needs no torch import (which
+# would take several times longer than the listing). Written by `python -m namegen.registry`; a test fails when it is stale.
 BUILTIN_LISTING = Path(__file__).parent / "plugins" / "_listing.tsv"
 
 _plugins: dict[str, type[NameModel]] = {}

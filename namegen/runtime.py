@@ -18,16 +18,11 @@ import onnxruntime as ort
 from . import sampling
 from .data import check_names
 from .errors import NamegenError, warn_short
+from .layout import SCORER_SUFFIX, scorer_path  # noqa: F401 - the runtime's API too
 from .vocab import Vocab
 
 REQUIRED_METADATA = ("namegen_format", "vocab", "max_len", "max_count", "sampling_rule_version")
-SAMPLER_FORMAT, SCORER_FORMAT, SCORER_SUFFIX = "namegen-sampler", "namegen-scorer", ".scorer.onnx"
-
-
-def scorer_path(sampler_path: str | Path) -> Path:
-    """The naming rule: the scorer of `x/NAME.onnx` is `x/NAME.scorer.onnx`."""
-    path = Path(sampler_path)
-    return path.with_name(path.name.removesuffix(".onnx") + SCORER_SUFFIX)
+SAMPLER_FORMAT, SCORER_FORMAT = "namegen-sampler", "namegen-scorer"
 
 
 def _session(path: Path, expected_format: str, threads: int, model_bytes: bytes | None = None) -> tuple[ort.InferenceSession, dict[str, str]]:
@@ -170,8 +165,7 @@ def load(path: str | Path, threads: int = 1) -> ExportedModel:
     """The sampler that `namegen export onnx` wrote at `path`; its scorer is found beside it.
 
     `threads` is onnxruntime's intra-op thread count. The sampler's operations are small and
-    many, so one thread is fastest on the machines we measured (2 cores): about 1.5x at
-    100,000 names; 0 lets onnxruntime choose.
+    many, so one thread is fastest on small machines; 0 lets onnxruntime choose.
     """
     return ExportedModel(path, threads)
 

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .contract import has_step_form  # noqa: F401 - also sampling's: the samplers and the exporter ask it here
 from .errors import NamegenError
 
 if TYPE_CHECKING:  # torch is imported inside the torch functions: namegen.runtime uses this module without it
@@ -157,11 +158,6 @@ def sample_tokens(network, count: int, seed: int, temperature: float, max_len: i
         return _sample_tokens(torch, network, count, seed, temperature, max_len, prefix, min_len, first)
 
 
-def has_step_form(network) -> bool:
-    """Whether `network` offers the optional step form (`initial_state`, `step`): see `_incremental_steps`."""
-    return callable(getattr(network, "step", None)) and callable(getattr(network, "initial_state", None))
-
-
 def _sample_tokens(torch, network, count, seed, temperature, max_len, prefix, min_len, first):
     block_size = network.block_size
     tokens = torch.zeros(count, max_len, dtype=torch.int64)
@@ -174,7 +170,8 @@ def _sample_tokens(torch, network, count, seed, temperature, max_len, prefix, mi
         step, alive, keys = _incremental_steps(torch, network, tokens, alive, keys, step, temperature, min(max_len, block_size), min_len)
     # The window: the last block_size tokens of boundary tokens + the name so far.
     context = torch.cat([torch.zeros(len(alive), block_size, dtype=torch.int64), tokens[alive, :step]], dim=1)[:, step:]
-    for step in range(step, max_len if len(alive) else step):
+    first = step
+    for step in range(first, max_len if len(alive) else first):
         # The context ends in the boundary only at step 0: rule 1's "never empty" is min_len 1.
         no_end = (context[:, -1] == 0) | (step < min_len)
         chosen = pick(network(context), uniforms(keys, step), temperature, no_end)
@@ -206,7 +203,8 @@ def _incremental_steps(torch, network, tokens, alive, keys, step, temperature, u
         _, state = network.step(torch.tensor([token]), state)
     state = [s.expand(len(alive), *s.shape[1:]) for s in state]
     token = torch.full((len(alive),), stream[step], dtype=torch.int64)
-    for step in range(step, until):
+    first = step
+    for step in range(first, until):
         logits, state = network.step(token, state)
         chosen = pick(logits, uniforms(keys, step), temperature, torch.tensor(step == 0 or step < min_len))
         tokens[alive, step] = chosen

@@ -24,11 +24,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .contract import has_sequence_form
 from .errors import NamegenError
+from .layout import HISTORY_COLUMNS
 
-HISTORY_COLUMNS = ("step", "seconds", "train_nll", "val_nll", "lr")
-
-# Sizes a fit may ask for (README, "Plugins"), checked before anything is allocated (namegen.model).
+# Sizes a fit may ask for (docs/plugins.md), checked before anything is allocated (namegen.model).
 MAX_PARAMETERS = 50_000_000  # a network's parameters (200 MB in float32; AdamW keeps three more copies)
 MAX_MODULES = 10_000  # submodules of a network: a bound on building one before its parameters add up
 MAX_ACTIVATION_BYTES = 4 << 30  # what one training batch keeps for the backward pass, estimated
@@ -146,9 +146,8 @@ def sequence_logits(network: torch.nn.Module, stream: torch.Tensor) -> torch.Ten
     """Logits of every window of `stream` int64 [B, S]: float [B, S - block_size + 1, V], where
     [:, j] is network(stream[:, j : j + block_size]). Uses the network's `forward_sequence` when
     it has one (the faster way, equal by contract), else runs `forward` on the unfolded windows."""
-    forward_sequence = getattr(network, "forward_sequence", None)
-    if forward_sequence is not None:
-        return forward_sequence(stream)
+    if has_sequence_form(network):
+        return network.forward_sequence(stream)
     windows = stream.unfold(1, network.block_size, 1)  # [B, S - block_size + 1, block_size]
     return network(windows.reshape(-1, network.block_size)).reshape(*windows.shape[:2], -1)
 
@@ -170,7 +169,7 @@ def network_device(network: torch.nn.Module) -> torch.device:
 
 
 def uses_sequences(network: torch.nn.Module, data: Examples) -> bool:
-    return hasattr(network, "forward_sequence") and data.owners is not None
+    return has_sequence_form(network) and data.owners is not None
 
 
 @torch.no_grad()
@@ -191,7 +190,7 @@ def pair_logits(network: torch.nn.Module, data: Examples, batch: int = 65536) ->
     """The network's logits for every (context, next) pair of `data` (targets >= 0; contexts may
     be wider than the network reads), in their order: float [N, V] on the CPU. A network with
     `forward_sequence` reads each name once, as the trainer does, instead of one window per pair:
-    equal within float32 rounding, and 13-20x faster for the transformer on names.txt."""
+    equal within float32 rounding, and many times faster for a transformer."""
     device = network_device(network)
     if not uses_sequences(network, data):
         contexts = data.contexts[:, data.contexts.shape[1] - network.block_size :]
@@ -246,7 +245,7 @@ def activation_bytes(network: torch.nn.Module, lengths: list[int], batch_size: i
     `lengths`: the training names' lengths. Sequence batches are taken at their worst: as many
     names as `batch_size` targets of the shortest names hold, each as wide as the longest."""
     bs = network.block_size
-    if hasattr(network, "forward_sequence"):
+    if has_sequence_form(network):
         counts = [n + 1 for n in lengths]  # a name's targets: its characters and its end token
         names, width = -(-batch_size // min(counts)), max(counts)
         inputs = torch.zeros(names, bs + width - 1, dtype=torch.int64, device="meta")

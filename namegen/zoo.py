@@ -1,13 +1,16 @@
-"""The zoo leaderboard: fit every selected plugin on one split of one data file, export each to
-ONNX, and tabulate what choosing a model weighs: size, fit time and memory, NLL, the exported
-sampler's size and speed beside torch's, and how novel and varied its names are.
+"""The zoo leaderboard: fit every selected plugin on one split of one data file, each with the
+ONNX export its fit keeps in the run, and tabulate what choosing a model weighs: size, fit time
+and memory, NLL, the exported sampler's size and speed beside torch's, and how novel and varied
+its names are.
 
     namegen zoo [--data FILE] [--plugins P,...] [--time-limit 10m] [--out zoo] [--seed 42] [--quick]
 
-writes OUT/runs/PLUGIN/ (each a `namegen fit` run), OUT/exports/PLUGIN.onnx (+ .scorer.onnx),
+writes OUT/runs/PLUGIN/ (each a `namegen fit` run), OUT/exports/PLUGIN.onnx (+ its scorer),
 OUT/leaderboard.csv and OUT/leaderboard.md. Each fit runs as `namegen fit` in a child process
 of its own, so its peak memory is its own and its run is exactly what `fit` would save (data
-provenance included, so `namegen evaluate` reproduces the NLLs).
+provenance included, so `namegen evaluate` reproduces the NLLs). The export is the run's own,
+as `namegen export onnx` writes it: copied from the run, built again only where the fit kept
+none (a time limit that ran out, an export the fit could not validate).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import data as datasets
-from . import registry
+from . import registry, runs
 from .checkpoint import check_writable_run_folder, folder_lock, os_error, remove_stale_temporaries, write_atomic
 from .errors import NamegenError
 from .vocab import Vocab
@@ -164,19 +167,18 @@ def names_per_second(draw: Callable[[int, int], object], count: int) -> float:
     return count / statistics.median(times)
 
 
-def measure(run: Path, export_path: Path, split: datasets.Split, peak_mb: float | None) -> dict:
-    """One leaderboard row from a saved run: scores it as `namegen evaluate` does, exports it,
+def measure(run: Path, export_path: Path, split: datasets.Split, peak_mb: float | None, log: Callable[[str], None] = _stderr) -> dict:
+    """One leaderboard row from a saved run: scores it as `namegen evaluate` does, writes its
+    export to `export_path` (`runs.export`: the one kept in the run when it answers for it),
     times both samplers and draws the novelty sample."""
     import torch
 
     from . import runtime
-    from .checkpoint import load
-    from .exports.onnx import export
 
-    model = load(run)
+    model = runs.load(run)
     scorable_test = model.scorable(split.test)[0]
     train, val, test = model.score(split.train), model.score(split.val), model.score(scorable_test)
-    export(model, export_path, names=scorable_test)  # validated on held-out names before it is written
+    runs.export(run, export_path, log=log)  # validated on held-out names, when it was kept or now
     exported = runtime.load(export_path)  # one intra-op thread, its default
     row = {
         "plugin": model.plugin_name,
@@ -253,7 +255,7 @@ def run(out: str | Path = "zoo", data: str = datasets.BUNDLED, plugins: str | li
         run_folder = out / "runs" / plugin
         peak = fit_in_child(plugin, data, run_folder, seed, params, time_limit, plugins_dir)
         log(f"zoo: {plugin}: scoring, exporting and timing")
-        rows.append(measure(run_folder, out / "exports" / f"{plugin}.onnx", split, peak))
+        rows.append(measure(run_folder, out / "exports" / f"{plugin}.onnx", split, peak, log))
     rows.sort(key=lambda row: row["test_nll"])
     excluded = len(split.test) - len(scorable_test)
     preamble = "\n".join([

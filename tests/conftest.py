@@ -40,18 +40,20 @@ def shared_names() -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def fitted(bundled_names):
-    """One fitted model per plugin (its test-sized hyper-parameters) on a 2,000-name slice of the
-    bundled data, shared by the session."""
+def plugin_subject(bundled_names, tmp_path_factory):
+    """Per plugin, one namegen.testing.Subject for the session: fitted with its test-sized
+    hyper-parameters on a 2,000-name slice of the bundled data, then saved and exported, each
+    once and only when a test first asks. `fitted`, `onnx_export` and the plugin checks share it."""
     from namegen.data import split_names
+    from namegen.testing import Subject
 
     split = split_names(bundled_names[::15], seed=0)
+    root = tmp_path_factory.mktemp("plugins")
     cache = {}
 
-    def get(plugin: str):
+    def get(plugin: str) -> Subject:
         if plugin not in cache:
-            cls = namegen.registry.get(plugin)
-            cache[plugin] = namegen.create(plugin, **cls.test_hyperparams).fit(split.train, split.val)
+            cache[plugin] = Subject(plugin, workdir=root / plugin, split=split)
         return cache[plugin]
 
     get.split = split
@@ -59,29 +61,45 @@ def fitted(bundled_names):
 
 
 @pytest.fixture(scope="session")
-def onnx_export(fitted, tmp_path_factory):
-    """Per plugin, exported once per session: `onnx_export(plugin)` gives .model (the `fitted`
-    model), .sampler and .scorer (paths written by namegen.exports.onnx.export, each plugin in a
-    folder of its own), .validation (what export's self-check reached on the held-out names) and
-    .runtime (namegen.runtime.load of the sampler)."""
+def fitted(plugin_subject):
+    """One fitted model per plugin (`plugin_subject`'s), shared by the session; `fitted.split` is its data."""
+
+    def get(plugin: str):
+        return plugin_subject(plugin).model
+
+    get.split = plugin_subject.split
+    return get
+
+
+@pytest.fixture(scope="session")
+def onnx_export(plugin_subject):
+    """Per plugin, exported once per session (`plugin_subject`'s export): `onnx_export(plugin)`
+    gives .model (the `fitted` model), .sampler and .scorer (paths written by
+    namegen.exports.onnx.export, each plugin in a folder of its own), .validation (what
+    export's self-check reached on the held-out names) and .runtime (namegen.runtime.load of the sampler)."""
     from types import SimpleNamespace
 
-    root = tmp_path_factory.mktemp("onnx-exports")
     cache = {}
 
     def get(plugin: str):
         if plugin not in cache:
             from namegen import runtime
-            from namegen.exports.onnx import export
 
-            model = fitted(plugin)
-            exported = export(model, root / plugin / f"{plugin}.onnx", names=fitted.split.test)
-            cache[plugin] = SimpleNamespace(plugin=plugin, model=model, sampler=exported.sampler, scorer=exported.scorer,
+            subject = plugin_subject(plugin)
+            exported = subject.exported
+            cache[plugin] = SimpleNamespace(plugin=plugin, model=subject.model, sampler=exported.sampler, scorer=exported.scorer,
                                             folder=exported.sampler.parent, runtime=runtime.load(exported.sampler),
                                             validation=exported.validation)
         return cache[plugin]
 
     return get
+
+
+def pytest_collection_modifyitems(items):
+    """Tests that run the JavaScript clients (they take the `node` fixture) are marked `clients`."""
+    for item in items:
+        if "node" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.clients)
 
 
 def pytest_terminal_summary(terminalreporter):

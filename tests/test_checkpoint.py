@@ -1,4 +1,4 @@
-"""Part 7: run folders: config.json plus content-named safetensors weights, atomic, checked at load."""
+"""Run folders: config.json plus content-named safetensors weights, atomic, checked at load."""
 
 import json
 import shutil
@@ -193,3 +193,33 @@ def test_saving_an_unfitted_model_is_an_error(tmp_path):
     with pytest.raises(namegen.NamegenError, match="not fitted"):
         namegen.create("counts").save(tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_the_model_gives_and_takes_its_state(model):
+    state = model.to_state()
+    assert json.loads(json.dumps({k: v for k, v in state.items() if k != "known_names"})) == {
+        "plugin": "linear", "hyperparams": model.hyperparams, "vocab": "".join(model.vocab_.chars), "block_size": 1,
+        "max_len": model.max_len_, "training": json.loads(json.dumps(model.training_))}
+    assert state["known_names"] == model.known_names_
+    rebuilt = type(model).from_state(state)
+    with pytest.raises(namegen.NamegenError, match="not fitted"):  # until its network is filled
+        rebuilt.sample(1)
+    assert rebuilt.load_tensors(model.tensors()) is rebuilt
+    assert rebuilt.to_state() == state
+    assert rebuilt.sample(50, seed=5, novel=True) == model.sample(50, seed=5, novel=True)
+    state["training"]["train_names"] = -1  # the state is the caller's own copy
+    assert model.training_["train_names"] == 10 and rebuilt.training_["train_names"] == 10
+
+
+def test_checkpoint_only_serialises():
+    """checkpoint.py reaches the model only through its public state methods: no `_` attribute of
+    anything, and no attribute of the model set but the sha256 of the weights it saved or loaded."""
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(checkpoint.__file__).read_text(encoding="utf-8"))
+    private = sorted({node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute) and node.attr.startswith("_")})
+    assert private == []
+    set_on_model = {target.attr for node in ast.walk(tree) if isinstance(node, ast.Assign) for target in node.targets
+                    if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == "model"}
+    assert set_on_model == {"weights_sha256_"}

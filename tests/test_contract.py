@@ -1,4 +1,4 @@
-"""Part 2: the shared NameModel layer works for any plugin, not only bigram ones."""
+"""The shared NameModel layer works for any plugin, not only bigram ones."""
 
 import math
 
@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import namegen
+from namegen.testing import parametrize_with_checks
 
 PLUGINS = namegen.available()  # conftest has loaded tests/plugins (tiny-mlp) already
 
@@ -88,33 +89,14 @@ def test_log_likelihood_of_no_names_is_empty(fitted):
     assert fitted("counts").log_likelihood([]).shape == (0,)
 
 
-@pytest.mark.parametrize("plugin", PLUGINS)
-def test_next_token_probabilities_sum_to_one(plugin, fitted):
-    model = fitted(plugin)
-    generator = torch.Generator().manual_seed(0)
-    contexts = torch.randint(len(model.vocab_), (500, model.block_size), generator=generator)
-    contexts[:50] = 0  # the start of a name
-    log_probs = model.token_log_probs(contexts)
-    assert log_probs.shape == (500, len(model.vocab_))
-    torch.testing.assert_close(log_probs.double().exp().sum(dim=1), torch.ones(500, dtype=torch.float64), atol=1e-5, rtol=0)
-
-
-@pytest.mark.parametrize("plugin", PLUGINS)
-def test_log_likelihood_agrees_with_score(plugin, fitted):
-    model = fitted(plugin)
-    names = fitted.split.val[:200]
-    ll = model.log_likelihood(names)
-    score = model.score(names)
-    tokens = sum(len(n) + 1 for n in names)
-    assert score.tokens == tokens and score.names == len(names)
-    assert ll.sum() == pytest.approx(-score.nll * tokens, rel=1e-9)
-    # and each name's likelihood is the sum of its tokens' log-probabilities, end token included
-    name = names[0]
-    ids = [0] * model.block_size + model.vocab_.encode(name) + [0]
-    contexts = torch.tensor([ids[t : t + model.block_size] for t in range(len(name) + 1)])
-    targets = torch.tensor(ids[model.block_size :])
-    by_hand = model.token_log_probs(contexts).double().gather(1, targets[:, None]).sum().item()
-    assert ll[0] == pytest.approx(by_hand, abs=1e-5)
+@parametrize_with_checks(PLUGINS)
+def test_plugin_passes_check(plugin, check, plugin_subject, record_property):
+    """Every plugin passes every check of namegen.testing (one test each; the step form's checks
+    skip for a plugin without one), on the session's one fit and export of it."""
+    figures = check(plugin_subject(plugin))
+    for key, value in figures.items():
+        if "identity" in key or "diff" in key:
+            record_property(f"max_abs_diff [{plugin}] {check.name}: {key}", value)
 
 
 def test_progress_bar_appears_only_after_its_delay():

@@ -17,10 +17,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from _cli import assert_one_error, run_many
 
 import namegen
-from _cli import assert_one_error, run_many
 from namegen import NamegenError, checkpoint
+
+pytestmark = pytest.mark.slow  # command-line runs, fits and exports of their own
 
 NAMES = ["emma", "olivia", "ava", "mia", "luna", "ella", "mila", "aria", "lily", "nora", "zoe", "leah", "anna", "eva", "ivy"]
 CLI = [sys.executable, "-c", "from namegen.cli import main; main()"]
@@ -151,3 +153,14 @@ def test_curves_of_a_run_without_an_evaluation_is_an_error(tmp_path, run):
     (result,) = run_many([(["plot", "curves", folder, "--out", tmp_path / "c.png"], tmp_path)])
     assert_one_error(result, "no evaluation")
     assert not (tmp_path / "c.png").exists()
+
+
+def test_the_file_helpers_stand_alone_and_checkpoint_still_offers_them():
+    from namegen import files
+
+    for name in ("os_error", "check_file_target", "write_atomic", "remove_stale_temporaries", "folder_lock", "TMP_SUFFIX"):
+        assert getattr(checkpoint, name) is getattr(files, name)
+    done = subprocess.run([sys.executable, "-c", "import json, sys, namegen.files; "
+                           "print(json.dumps(sorted(m for m in sys.modules if m.startswith('namegen'))))"],
+                          capture_output=True, text=True, timeout=60, check=True)
+    assert json.loads(done.stdout) == ["namegen", "namegen.errors", "namegen.files"]

@@ -13,12 +13,14 @@ from types import SimpleNamespace
 import pytest
 
 import namegen
-from namegen import NamegenError, cli, runtime
+from namegen import NamegenError, runs, runtime
 from namegen.checkpoint import read_config
 from namegen.exports import onnx as onnx_module
 from namegen.exports import validate as validation
 from namegen.exports.onnx import build_sampler, build_scorer, export_network
 from namegen.exports.validate import KEPT, SAMPLER_RUNS, OutOfTime, validate
+
+pytestmark = pytest.mark.slow  # command-line runs, fits and exports of their own
 
 NAMES = ["emma", "olivia", "ava", "mia", "luna", "ella", "mila", "aria", "lily", "nora", "zoe", "leah", "anna", "eva", "ivy"]
 
@@ -27,11 +29,11 @@ NAMES = ["emma", "olivia", "ava", "mia", "luna", "ella", "mila", "aria", "lily",
 
 
 def test_training_gets_the_limit_less_the_reserve(monkeypatch):
-    monkeypatch.setattr(cli.time, "monotonic", lambda: 1000.0)
-    assert cli.training_seconds(90, deadline=1090.0) == 90 - 0.25 * 90  # a quarter of a short limit
-    assert cli.training_seconds(600, deadline=1600.0) == 600 - 30  # at most 30 s of a long one
-    assert cli.training_seconds(90, deadline=1080.0) == 80 - 0.25 * 90  # the start-up spent so far counts too
-    assert cli.training_seconds(10, deadline=1001.0) == 0.001  # no time left for training: one step
+    monkeypatch.setattr(runs.time, "monotonic", lambda: 1000.0)
+    assert runs.training_seconds(90, deadline=1090.0) == 90 - 0.25 * 90  # a quarter of a short limit
+    assert runs.training_seconds(600, deadline=1600.0) == 600 - 30  # at most 30 s of a long one
+    assert runs.training_seconds(90, deadline=1080.0) == 80 - 0.25 * 90  # the start-up spent so far counts too
+    assert runs.training_seconds(10, deadline=1001.0) == 0.001  # no time left for training: one step
 
 
 def test_the_python_api_time_limit_is_training_time_alone():
@@ -51,15 +53,15 @@ def saved(tmp_path):
 
 
 def assert_nothing_kept(run):
-    assert not (run / "model.onnx").exists() and not (run / "model.scorer.onnx").exists()
+    assert not (run / "model.onnx").exists() and not runtime.scorer_path(run / "model.onnx").exists()
     assert "kept_export" not in read_config(run)
-    assert cli._run_export(run) == (None, None)  # the run answers through torch, without a note
+    assert runs.kept_export(run) == (None, None)  # the run answers through torch, without a note
 
 
 def test_no_time_left_keeps_no_export_and_says_so(saved, capsys, monkeypatch):
     model, run = saved
     monkeypatch.setattr(onnx_module, "build_sampler", lambda *args, **kwargs: pytest.fail("the export was started"))
-    cli._keep_export(model, run, [], deadline=time.monotonic() - 1)
+    runs.keep_export(model, run, [], deadline=time.monotonic() - 1)
     err = capsys.readouterr().err
     assert err.startswith("note: no ONNX export kept in the run (the time limit ran out before the export was built); "
                           "sample and score will use torch")
@@ -93,7 +95,7 @@ def test_a_deadline_that_passes_midway_gives_the_export_up(saved, capsys, monkey
         monkeypatch.setattr(onnx_module, slow, part)
     if then is not None:
         monkeypatch.setattr(onnx_module, then, lambda *args, **kwargs: pytest.fail(f"{then} ran after the deadline"))
-    cli._keep_export(model, run, NAMES, deadline=50.0)
+    runs.keep_export(model, run, NAMES, deadline=50.0)
     err = capsys.readouterr().err
     stage = "built" if slow == "build_sampler" else "validated"
     assert err.startswith(f"note: no ONNX export kept in the run (the time limit ran out before the export was {stage})"), err
@@ -102,9 +104,9 @@ def test_a_deadline_that_passes_midway_gives_the_export_up(saved, capsys, monkey
 
 def test_with_time_left_the_export_is_kept_and_validated_on_fewer_names(saved, capsys):
     model, run = saved
-    cli._keep_export(model, run, NAMES, deadline=time.monotonic() + 3600)
+    runs.keep_export(model, run, NAMES, deadline=time.monotonic() + 3600)
     assert capsys.readouterr().err == ""
-    own, why = cli._run_export(run)
+    own, why = runs.kept_export(run)
     assert why is None and own is not None
     unconstrained = KEPT.sampler_count * len(SAMPLER_RUNS)
     assert own.validation.passed and unconstrained < own.validation.sampler_names <= unconstrained + KEPT.constrained_count
@@ -162,7 +164,7 @@ def test_fit_keeps_no_export_whose_sampler_is_wrong(saved, capsys, monkeypatch):
     original = onnx_module.build_sampler
     monkeypatch.setattr(onnx_module, "build_sampler",
                         lambda model_, network, **kwargs: original(other, export_network(other, float64=True), **kwargs))
-    cli._keep_export(model, run, NAMES)
+    runs.keep_export(model, run, NAMES)
     err = capsys.readouterr().err
     assert err.startswith("note: no ONNX export kept in the run (the ONNX export of 'linear' does not match the torch model"), err
     assert_nothing_kept(run)

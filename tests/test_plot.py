@@ -1,4 +1,4 @@
-"""Issue 10: `namegen plot heatmap|curves|zoo`, checked as a person would check the pictures.
+"""`namegen plot heatmap|curves|zoo`, checked as a person would check the pictures.
 
 The figures are built in this process and read back from their artists before saving (cell
 labels, line data, points); the files are opened as images (PNG through matplotlib's reader,
@@ -8,6 +8,8 @@ for the defaults, the formats and every kind of bad input (one `error:` line, ex
 
 from __future__ import annotations
 
+import ast
+import copy
 import os
 import shutil
 import subprocess
@@ -18,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _cli import run_many
 
 import namegen
-from _cli import run_many
-from namegen import NamegenError, plot
+from namegen import NamegenError, plot, train
 from namegen.data import examples, read_names, split_names
 from namegen.plugins.counts import bigram_counts
 from namegen.zoo import COLUMNS, to_csv
@@ -171,6 +173,26 @@ def test_large_vocabulary_drops_cell_labels_and_says_so(tmp_path):
     assert max(plot.pixel_size(fig)) <= (plot.GRID_MAX + 2.4) * plot.DPI
 
 
+
+def test_what_the_heatmap_shows_is_what_the_model_records(fitted):
+    """Bigram counts for a model whose fit summary says it counted and that reads one character,
+    whatever its plugin; p(next | previous) for any other."""
+    counts, linear = fitted("counts"), fitted("linear")
+    assert plot.shows_counts(counts) and plot.needs_names(counts)
+    assert not plot.shows_counts(linear) and not plot.needs_names(linear)
+    counted = copy.copy(linear)
+    counted.training_ = {**linear.training_, "method": "counting"}
+    assert plot.shows_counts(counted)
+    assert plot.heatmap_values(counted, fitted.split.train)[1] == "count"
+    assert plot.heatmap_values(linear, None)[1] == "p(next | previous)"
+
+
+def test_plot_names_no_plugin():
+    tree = ast.parse(Path(plot.__file__).read_text(encoding="utf-8"))
+    imported = {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert not [name for name in imported if "plugins" in name]
+
 # ---- learning curves -------------------------------------------------------------------------
 
 
@@ -209,6 +231,12 @@ def test_curves_refuse_a_run_without_history(gradient_runs):
     with pytest.raises(NamegenError, match="records no loss history.*'counts'"):
         plot.curves_figure([gradient_runs / "mlp", gradient_runs / "counts"])
 
+
+
+def test_the_history_columns_drawn_are_the_trainers():
+    from namegen.checkpoint import HISTORY_COLUMNS
+
+    assert set(plot.X_COLUMNS) | {"train_nll", "val_nll"} <= set(HISTORY_COLUMNS) == set(train.HISTORY_COLUMNS)
 
 # ---- zoo chart -------------------------------------------------------------------------------
 
@@ -249,6 +277,12 @@ def test_zoo_chart_refuses_what_is_not_a_leaderboard(tmp_path, text, match):
     with pytest.raises(NamegenError, match=match):
         plot.zoo_figure(tmp_path / "x.csv")
 
+
+
+def test_the_leaderboard_columns_read_are_the_zoos():
+    keys = [c.key for c in COLUMNS]
+    assert set(plot.ZOO_COLUMNS) | {plot.PARAMETERS} <= set(keys)
+    assert plot.LEADERBOARD_CSV == "leaderboard.csv"
 
 # ---- the command -----------------------------------------------------------------------------
 

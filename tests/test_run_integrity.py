@@ -15,12 +15,14 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from _cli import assert_one_error, run_many
 from onnx import numpy_helper
 
 import namegen
-from namegen import NamegenError, cli, runtime
+from namegen import NamegenError, runs, runtime
 from namegen.exports.onnx import export
-from _cli import assert_one_error, run_many
+
+pytestmark = pytest.mark.slow  # command-line runs, fits and exports of their own
 
 NAMES = ["emma", "olivia", "ava", "mia", "luna", "ella", "mila", "aria", "lily", "nora", "zoe", "leah", "anna", "eva", "ivy"]
 
@@ -90,7 +92,7 @@ def test_an_export_built_before_another_save_is_not_kept(tmp_path, other, capsys
     first = namegen.create("linear", steps=30).fit(NAMES)
     first.save(run)
     other.save(run)
-    cli._keep_export(first, run, [])
+    runs.keep_export(first, run, [])
     assert "another save replaced its model" in capsys.readouterr().err
     assert "kept_export" not in read_config(run) and not (run / "model.onnx").exists()
     (result,) = run_many([(["sample", run, "-n", "20", "--seed", "3"], tmp_path)])
@@ -102,7 +104,7 @@ def test_a_save_after_the_export_was_kept_retires_it(tmp_path, other):
     run = tmp_path / "run"
     first = namegen.create("linear", steps=30).fit(NAMES)
     first.save(run)
-    cli._keep_export(first, run, [])
+    runs.keep_export(first, run, [])
     assert "kept_export" in read_config(run)
     other.save(run)
     (result,) = run_many([(["sample", run, "-n", "20", "--seed", "3"], tmp_path)])
@@ -129,7 +131,7 @@ def test_two_concurrent_fits_into_one_folder_answer_as_one_model(tmp_path, bundl
 def test_a_kept_export_replaced_by_another_models_is_not_used(run, other, tmp_path):
     sampler = imposter(other, run, tmp_path)
     shutil.copy(sampler, run / "model.onnx")
-    shutil.copy(runtime.scorer_path(sampler), run / "model.scorer.onnx")
+    shutil.copy(runtime.scorer_path(sampler), runtime.scorer_path(run / "model.onnx"))
     model = namegen.load(run)
     sample, score, copied = run_many([(["sample", run, "-n", "20", "--seed", "2"], tmp_path), (["score", run, "emma"], tmp_path),
                                       (["export", "onnx", run, "--out", tmp_path / "copy.onnx"], tmp_path)])
@@ -163,7 +165,7 @@ def test_one_value_changed_in_the_kept_sampler_sends_the_cli_to_torch(run, tmp_p
 
 
 def test_a_swapped_scorer_falls_back_to_torch_and_export_onnx_repairs_the_run(run, other, tmp_path):
-    shutil.copy(runtime.scorer_path(imposter(other, run, tmp_path)), run / "model.scorer.onnx")
+    shutil.copy(runtime.scorer_path(imposter(other, run, tmp_path)), runtime.scorer_path(run / "model.onnx"))
     model = namegen.load(run)
     (score,) = run_many([(["score", run, "emma", "noah"], tmp_path)])
     assert score.returncode == 0, score.stderr

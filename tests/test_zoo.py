@@ -13,12 +13,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from _cli import assert_one_error, run_many, run_real
 
 import namegen
-from _cli import assert_one_error, run_many, run_real
 from namegen import runtime
 from namegen.data import read_names, split_names
 from namegen.zoo import COLUMNS
+
+pytestmark = pytest.mark.slow  # command-line runs, fits and exports of their own
 
 PLUGINS_DIR = Path(__file__).parent / "plugins"
 PLUGINS = ["counts", "linear", "ngram", "tiny-mlp", "tiny-conv"]
@@ -100,6 +102,9 @@ def test_novel_and_distinct_shares_recompute(zoo, plugin):
 def test_the_export_is_the_runs_and_its_size_is_reported(zoo, plugin):
     sampler = zoo["out"] / "exports" / f"{plugin}.onnx"
     assert sampler.is_file() and runtime.scorer_path(sampler).is_file()
+    kept = zoo["out"] / "runs" / plugin / "model.onnx"  # the export the fit kept, not a second one
+    assert sampler.read_bytes() == kept.read_bytes()
+    assert runtime.scorer_path(sampler).read_bytes() == runtime.scorer_path(kept).read_bytes()
     row = zoo["rows"][plugin]
     assert float(row["onnx_kb"]) == pytest.approx(sampler.stat().st_size / 1024, abs=0.05)
     model = namegen.load(zoo["out"] / "runs" / plugin)
@@ -197,6 +202,21 @@ def test_a_failing_fit_stops_the_zoo_without_a_leaderboard(tmp_path, bundled_nam
     assert (tmp_path / "zoo" / "runs" / "counts" / "config.json").is_file()  # what was fitted stays, whole
     assert not list((tmp_path / "zoo").glob("leaderboard*"))
     assert json.loads((tmp_path / "zoo" / "runs" / "counts" / "config.json").read_text())["plugin"] == "counts"
+
+
+def test_a_run_without_a_kept_export_is_exported_for_the_leaderboard(tmp_path, bundled_names):
+    from namegen import runs
+    from namegen.zoo import measure
+
+    data = tmp_path / "names.txt"
+    data.write_text("\n".join(bundled_names[::100]) + "\n", encoding="utf-8")
+    model = runs.fit("counts", str(data), tmp_path / "run", log=lambda line: None)
+    for path in (tmp_path / "run" / "model.onnx", runtime.scorer_path(tmp_path / "run" / "model.onnx")):
+        path.unlink()  # as a fit whose time limit ran out before its export was kept
+    row = measure(tmp_path / "run", tmp_path / "exports" / "counts.onnx", split_names(read_names(data), 42), None)
+    exported = runtime.load(tmp_path / "exports" / "counts.onnx")
+    assert exported.sample(20, seed=5) == model.sample(20, seed=5)
+    assert row["onnx_kb"] == round((tmp_path / "exports" / "counts.onnx").stat().st_size / 1024, 1)
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="reads /proc (Linux)")

@@ -6,8 +6,8 @@ from __future__ import annotations
 import glob
 from pathlib import Path
 
-from ..checkpoint import check_file_target, folder_lock, os_error, remove_stale_temporaries, write_atomic
 from ..errors import NamegenError
+from ..files import check_file_target, folder_lock, os_error, remove_stale_temporaries, write_atomic
 from ..runtime import scorer_path
 
 

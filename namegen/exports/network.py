@@ -16,7 +16,7 @@ import onnx
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from .. import sampling
+from ..contract import has_step_form
 from ..errors import NamegenError
 from .graph import OPSET
 
@@ -86,7 +86,7 @@ def bytes_per_step_row(model) -> int | None:
     carries: a step loop holds one step's tensors and the state at once, far less than the
     whole window's evaluation."""
     network = copy.deepcopy(model._fitted()).eval().double()
-    if not sampling.has_step_form(network):
+    if not has_step_form(network):
         return None
     made = []
     with torch.no_grad():
@@ -113,7 +113,7 @@ class StepNetwork:
     proto: onnx.ModelProto
     initial: tuple[np.ndarray, ...]
     logit_error: float | None = None
-    exact: "StepNetwork | None" = None
+    exact: StepNetwork | None = None
 
 
 class _StepForm(torch.nn.Module):
@@ -129,11 +129,11 @@ class _StepForm(torch.nn.Module):
 
 
 def export_step_network(model, float64: bool = True) -> StepNetwork | None:
-    """The network's step form (see sampling.has_step_form), in float64 unless not `float64`;
+    """The network's step form (namegen.contract.StepNetwork), in float64 unless not `float64`;
     None if it has none. Its initialisers are named and stored as `export_network`'s: the
     sampler holds each weight once."""
     network = model._fitted().eval()
-    if not sampling.has_step_form(network):
+    if not has_step_form(network):
         return None
     weights = {key: tensor.detach() for key, tensor in network.state_dict().items()}
     network = copy.deepcopy(network).to(torch.float64 if float64 else torch.float32)
@@ -209,8 +209,8 @@ def finish(model, proto: onnx.ModelProto, weights: dict, float64: bool) -> onnx.
 
 
 def traced_export(network: torch.nn.Module, example: tuple, inputs: list[str], outputs: list[str], axes: dict) -> onnx.ModelProto:
-    """torch.onnx's TorchScript exporter: 0.02-0.4 s for the zoo's networks where the dynamo
-    exporter takes 1-7 s (measured: linear 0.13 s vs 3.1 s, rnn 0.41 s vs 6.8 s). Constant
+    """torch.onnx's TorchScript exporter: an order of magnitude quicker than the dynamo exporter
+    for the zoo's networks. Constant
     folding is off, and initialisers are first kept as inputs (which skips the exporter's
     merging of equal tensors: an n-gram's small levels can be equal), so that every weight stays
     an initialiser named by its state_dict key."""

@@ -91,7 +91,7 @@ def filter_loop(rt, count: int, per_call: int, test) -> callable:
 
 def promoted(path: Path) -> tuple[Path, dict]:
     """A copy of the sampler whose optional inputs are plain inputs, and their defaults:
-    onnxruntime-node ignores feeds of initialisers (see README, "In other languages"), so the
+    onnxruntime-node ignores feeds of initialisers (see docs/javascript.md), so the
     Node figures use what the JS clients do."""
     import onnx
     from onnx import numpy_helper
@@ -146,11 +146,11 @@ def main() -> None:
             model = namegen.create(plugin, **params).fit(split.train, split.val)
             path = export(model, Path(tmp) / f"{plugin}.onnx").sampler
             rt = runtime.load(path)
-            vocab, train = rt.vocab, set(model.training_names_)
+            train = set(model.training_names_)
             cases = [
                 ("none", {}, None),
                 ("prefix 'ma'", {"prefix": "ma"}, None),
-                ("novel", {"novel": True}, lambda name: name not in train),
+                ("novel", {"novel": True}, lambda name, train=train: name not in train),
                 (f"suffix '{args.suffix}'", {"suffix": args.suffix}, lambda name: name.endswith(args.suffix)),
             ]
             if rt.metadata.get("sampler_loop") == "stepwise":
@@ -160,7 +160,7 @@ def main() -> None:
                 rate = sum(map(test, sample)) / len(sample) if test else 1.0
                 with warnings.catch_warnings():
                     warnings.simplefilter("error")  # a short answer would make the figure meaningless
-                    graph = median_seconds(lambda s: rt.sample(args.count, seed=s, **constraints), args.seconds)
+                    graph = median_seconds(lambda s, rt=rt, constraints=constraints: rt.sample(args.count, seed=s, **constraints), args.seconds)
                 feeds = {key: ["int64", value.tolist()] if value.dtype == np.int64 else
                          ["float32", float(value)] if value.dtype == np.float32 else ["bool", bool(value)]
                          for key, value in rt.feeds(args.count, 0, 1.0, **constraints).items()}

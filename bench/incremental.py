@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Incremental sampling (issue 11): the ONNX sampler of each plugin with a step form, before
+"""Incremental sampling: the ONNX sampler of each plugin with a step form, before
 (the network on the whole window at every step) and after (one token per step through the step
 form, its state carried: in float64, and as exported, in float32 with close calls rechecked in
-float64), in onnxruntime from Python and, as exported, from Node; one intra-op thread.
+float64), through namegen.runtime from Python and, as exported, from Node; one intra-op thread.
 
     python bench/incremental.py [--runs DIR] [--plugins rnn,transformer] [--seconds 2]
 
@@ -35,21 +35,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from constraints import median_seconds, node_seconds  # noqa: E402
 
 import namegen  # noqa: E402
-from namegen import sampling  # noqa: E402
+from namegen import runtime, sampling  # noqa: E402
 from namegen.checkpoint import load  # noqa: E402
 from namegen.data import read_names, split_names  # noqa: E402
-from namegen.exports.network import export_network  # noqa: E402
 from namegen.exports import sampler as sampler_module  # noqa: E402
+from namegen.exports.network import export_network  # noqa: E402
 from namegen.exports.sampler import build_sampler  # noqa: E402
 
 
-def session_seconds(session: ort.InferenceSession, count: int, seconds: float) -> float:
-    """The median call of `session` drawing `count` names, each call with its own seed."""
-    def call(seed: int):
-        return session.run(["found"], {"seed": np.array(seed, np.int64), "count": np.array(count, np.int64),
-                                       "temperature": np.array(1.0, np.float32)})
-
-    return median_seconds(call, seconds)
+def sampler_seconds(exported: runtime.ExportedModel, count: int, seconds: float) -> float:
+    """The median call of the sampler drawing `count` names through namegen.runtime (what apps
+    call), each call with its own seed."""
+    return median_seconds(lambda seed: exported.sample(count, seed=seed), seconds)
 
 
 class Trimmed(torch.nn.Module):
@@ -80,7 +77,7 @@ def torch_names_per_second(model, seconds: float) -> list[str]:
                 tokens = sampling.sample_tokens(net, 1000, 5, 1.0, model.max_len_)
                 reference = tokens if reference is None else reference
                 assert torch.equal(tokens, reference), f"{label}: other names"
-                seconds_per_call = median_seconds(lambda seed: sampling.sample_tokens(net, 1000, seed + 6, 1.0, model.max_len_), seconds)
+                seconds_per_call = median_seconds(lambda seed, net=net: sampling.sample_tokens(net, 1000, seed + 6, 1.0, model.max_len_), seconds)
         finally:
             sampling.has_step_form = original
         cells.append(f"{1000 / seconds_per_call:,.0f}")
@@ -127,7 +124,8 @@ def main() -> None:
                 feeds = {"seed": np.array(5, np.int64), "count": np.array(1000, np.int64), "temperature": np.array(1.0, np.float32)}
                 (tokens,) = session.run(["tokens"], feeds)
                 assert np.array_equal(tokens, model.sample_tokens(1000, seed=5)), f"{plugin} {label}: not torch's names"
-                one, many = session_seconds(session, 1, args.seconds), session_seconds(session, 1000, args.seconds)
+                exported = runtime.ExportedModel(path)  # one intra-op thread, as runtime.load
+                one, many = sampler_seconds(exported, 1, args.seconds), sampler_seconds(exported, 1000, args.seconds)
                 timed[label] = (len(proto) / 1024, one, many, path)
             for label in ("before", "float64", "after"):
                 kb, one, many, _ = timed[label]

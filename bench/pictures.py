@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The README's pictures, docs/heatmap.png, docs/curves.png and docs/zoo.png, in one command.
+"""The documentation's pictures, docs/heatmap.png, docs/curves.png and docs/zoo.png, in one command.
 
     python bench/pictures.py --zoo ZOO_DIR [--out docs] [--x step|seconds]
     python bench/pictures.py --runs RUN... --leaderboard LEADERBOARD.csv [--out docs]
@@ -8,13 +8,13 @@ heatmap.png: `namegen fit --plugin counts` on the bundled data (the default spli
 temporary folder), then `namegen plot heatmap`. curves.png and zoo.png: `namegen plot curves`
 and `namegen plot zoo` on the runs and leaderboard of a benchmark, by default a `namegen zoo`
 folder (ZOO_DIR/runs/*, every run with a loss history, in leaderboard order, and
-ZOO_DIR/leaderboard.csv); for the README that is the zoo on names.txt:
+ZOO_DIR/leaderboard.csv); for the docs that is the zoo on names.txt:
 
     namegen zoo --data ../shared/data/names.txt --out zoo-names
     python bench/pictures.py --zoo zoo-names
 
 Every picture is drawn by the `namegen plot` command itself (run as a child process), so the
-README shows exactly what users get. When the zoo's leaderboard.md says it ran with --quick,
+docs show exactly what users get. When the zoo's leaderboard.md says it ran with --quick,
 the titles say so.
 """
 

@@ -5,7 +5,7 @@ held-out test names (the checkpoint is chosen on val, as `namegen fit` does).
         'transformer:dropout=0.1,steps=20000' 'rnn:hidden=128' 'mlp'
 
 `--device cuda` trains on a GPU (the NLL a setting reaches in a given number of steps does not
-depend on the device, so a GPU explores settings quickly; fit times for the README come from
+depend on the device, so a GPU explores settings quickly; fit times for the docs come from
 bench/zoo.py on the CPU). One JSON line per setting goes to stdout as each finishes.
 """
 

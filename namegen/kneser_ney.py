@@ -77,7 +77,8 @@ def kneser_ney(contexts: np.ndarray, targets: np.ndarray, vocab_size: int, order
     """The model of the (context, next) pairs, level by level (context length k = 0 .. order - 1),
     as an ARPA file holds it: per level, its contexts (rows, sorted by their base-V number, so by
     their oldest token first) with `parent` (the row one level down of the context without its
-    oldest token), `oldest` (how many rows each token is the oldest of: V numbers), `backoff` (log of the weight of the parent's distribution in this row's) and `count`
+    oldest token), `oldest` (how many rows each token is the oldest of: V numbers), `backoff`
+    (log of the weight of the parent's distribution in this row's) and `count`
     (how many tokens were seen after it), and its seen n-grams, grouped by row, with `token` and
     `value` (log p). Every other log p(t | row) is backoff(row) + log p(t | parent); the empty
     context's row lists every token. Returns the levels and the discounts D1, D2, D3+

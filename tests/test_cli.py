@@ -1,4 +1,4 @@
-"""Parts 8/9: the `namegen` command, run as child processes (see _cli.py), and its errors.
+"""The `namegen` command, run as child processes (see _cli.py), and its errors.
 
 All invocations run up front in two batches (fit first, then everything that reads the runs),
 so the module pays the torch import only a few times; each test then checks its own results.
@@ -9,10 +9,12 @@ import math
 import shutil
 
 import pytest
+from _cli import run_many, run_real
 
 import namegen
-from _cli import run_many, run_real
 from namegen.data import split_names
+
+pytestmark = pytest.mark.slow  # command-line runs, fits and exports of their own
 
 
 @pytest.fixture(scope="module")

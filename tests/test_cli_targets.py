@@ -16,6 +16,8 @@ import pytest
 from namegen import runtime
 from tests._cli import Result, assert_one_error
 
+pytestmark = pytest.mark.slow  # command-line runs, fits and exports of their own
+
 # The console script's entry point with the train extra's modules made unimportable.
 DRIVER = r"""
 import sys

@@ -1,4 +1,4 @@
-"""Part 3: the `counts` plugin is the tutorial's smoothed bigram count table."""
+"""The `counts` plugin is the tutorial's smoothed bigram count table."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Part 6: reading name files, the deterministic split, the bundled dataset, (context, next) pairs."""
+"""Reading name files, the deterministic split, the bundled dataset, (context, next) pairs."""
 
 import random
 import re

@@ -442,7 +442,7 @@ def test_web_defaults_to_the_best_pretrained_model(check_shipped):
     the Seed field shows each batch's seed; a prefix typed capitalised ("Ma", as names are shown)
     finds the lower-case names, and the share link gives them again."""
     shipped = shipped_models()
-    (name, entry), url = shipped[0], PACKAGE_URL[1:] + shipped[0][1]["sampler"]
+    (_, entry), url = shipped[0], PACKAGE_URL[1:] + shipped[0][1]["sampler"]
     best = runtime.load(PACKAGE_MODELS / entry["sampler"])
     first, second, prefixed, shared = lines(check_shipped({}, "--details", "more", "fill:prefix=Ma", "generate", "share"))
     assert first["model"] == url
@@ -530,7 +530,8 @@ def test_web_warns_in_the_status_line_when_the_budget_runs_out(check, model):
     ({"min_len": 9, "max_len": 8}, [], "min_len must be an integer from 1 to max_len (8), got '9'"),
     ({"count": 2_000_000}, [], "count must be an integer from 1 to 1,000,000"),  # max_count, from the model's metadata
     ({"model": "nameless.onnx", "novel": 1}, [], "novel needs the known names, and"),
-    ({"count": 5}, ["fill:temperature=0", "generate"], "temperature must be a positive number at most 3.4028234663852886e+38 (float32's largest), got '0'"),  # a bad form value
+    # a bad form value
+    ({"count": 5}, ["fill:temperature=0", "generate"], "temperature must be a positive number at most 3.4028234663852886e+38 (float32's largest), got '0'"),
 ])
 def test_web_shows_bad_constraint_values(served, check, nameless_export, query, options, message):
     served.files["/nameless.onnx"] = nameless_export

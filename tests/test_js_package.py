@@ -165,6 +165,7 @@ def test_readme_snippet_is_ten_lines_of_commonjs():
     assert "require('namegen')" in snippet and not re.search(r"^\s*import ", snippet, re.M)  # `npm init -y` makes a CommonJS project
 
 
+@pytest.mark.network
 def test_readme_snippet_in_a_fresh_npm_project(node, onnx_export, tmp_path):
     """Exactly what a newcomer does: `npm init -y` in an empty folder outside the repo, install
     the package and onnxruntime-node as the README says, paste the snippet as app.js, run it."""

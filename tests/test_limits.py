@@ -21,11 +21,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from _cli import DRIVER, Result, assert_one_error, run_many, write_names
 
 import namegen
-from _cli import DRIVER, Result, assert_one_error, run_many, write_names
 from namegen import NamegenError, NamegenWarning, registry
 from namegen.vocab import Vocab
+
+pytestmark = pytest.mark.slow  # command-line runs, fits and exports of their own
 
 NAMES = ["emma", "olivia", "ava", "mia", "luna", "ella", "mila", "aria", "lily", "nora", "zoe", "leah", "anna", "eva", "ivy"]
 MEMORY_LIMIT = 4 << 30  # per child process: torch takes under 1 GB; every refused case asks for far more than this
@@ -92,7 +94,7 @@ def test_the_api_refuses_the_same_way(tmp_path):
             print(err)
             sys.exit(0)
         sys.exit(1)
-    """ % (MEMORY_LIMIT, MEMORY_LIMIT, NAMES))
+    """ % (MEMORY_LIMIT, MEMORY_LIMIT, NAMES))  # noqa: UP031 - the script's braces would clash with str.format
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "'transformer' network would have more than" in done.stdout and "layers=1000000000" in done.stdout

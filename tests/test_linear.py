@@ -1,4 +1,4 @@
-"""Part 4: the `linear` plugin is the tutorial's one-hot linear layer, trained on the count table."""
+"""The `linear` plugin is the tutorial's one-hot linear layer, trained on the count table."""
 
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""Issue 7: the `ngram` plugin, interpolated modified Kneser-Ney, against a plainly written reference."""
+"""The `ngram` plugin, interpolated modified Kneser-Ney, against a plainly written reference."""
 
 from collections import Counter
 
@@ -161,7 +161,7 @@ def test_order_two_is_as_good_as_counts_and_higher_orders_better(bundled_names):
     val = {order: namegen.create("ngram", order=order).fit(split.train, split.val).score(split.val).nll for order in (1, 2, 3, 4, 6)}
     assert abs(val[2] - counts) < 0.005
     assert val[1] > val[2] > val[3] > val[4] > val[6]
-    assert val[6] < 2.03  # measured 2.0158 (README)
+    assert val[6] < 2.03  # measured 2.0158 (docs/benchmarks.md)
 
 
 def test_default_order_on_the_benchmark_corpus(shared_names):

@@ -1,13 +1,13 @@
-"""Part 1: the plugin registry (built-ins, entry points, a local folder) and hyper-parameters."""
+"""The plugin registry (built-ins, entry points, a local folder) and hyper-parameters."""
 
 import sys
 from dataclasses import dataclass
 
 import pytest
 import torch
+from _cli import run_many
 
 import namegen
-from _cli import run_many
 from namegen import registry
 
 

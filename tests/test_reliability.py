@@ -25,11 +25,13 @@ from pathlib import Path
 
 import onnx
 import pytest
+from _cli import assert_one_error, run_many, write_names
 
 import namegen
-from _cli import assert_one_error, run_many, write_names
 from namegen import NamegenError, runtime
 from namegen.data import read_names, split_names
+
+pytestmark = pytest.mark.slow  # command-line runs, fits and exports of their own
 
 PLUGINS_DIR = Path(__file__).parent / "plugins"
 CLI = [sys.executable, "-c", "from namegen.cli import main; main()"]
@@ -403,7 +405,7 @@ def test_hand_edited_config_fields(tmp_path, saved_run):
         config[key] = value
         (run / "config.json").write_text(json.dumps(config))
         cases.append((["sample", run, "-n", "2"], tmp_path))
-    for result, (label, (_, _, fragment)) in zip(run_many(cases), DAMAGE.items()):
+    for result, (_, (_, _, fragment)) in zip(run_many(cases), DAMAGE.items()):
         assert_one_error(result, fragment)
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # command-line runs, fits and exports of their own
+
 ROOT = Path(__file__).resolve().parent.parent
 
 APP = textwrap.dedent("""

@@ -1,4 +1,4 @@
-"""Part 5: sampling is a pure function of (model, seed, temperature), by the documented hash."""
+"""Sampling is a pure function of (model, seed, temperature), by the documented hash."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Issue 7: the contract for sequence networks (forward_sequence) and the shared trainer.
+"""The contract for sequence networks (forward_sequence) and the shared trainer.
 
 The identity test is parametrised over the registry, so every plugin (built in, test-only, or
 added later) is held to it; tests/plugins/tiny_conv.py is the test-only plugin that has a
@@ -21,15 +21,14 @@ from dataclasses import dataclass
 
 import pytest
 import torch
-
-import namegen
 from _cli import run_many
 from conftest import HERE, SMALL_NAMES
+
+import namegen
 from namegen import train
-from namegen.testing import identity_streams
 from namegen.cli import parse_duration
-from namegen.train import (HISTORY_COLUMNS, Examples, NameRows, TrainConfig, batch_loss, fit_gradient, learning_rate,
-                           mean_nll, sequence_logits)
+from namegen.testing import identity_streams
+from namegen.train import HISTORY_COLUMNS, Examples, NameRows, TrainConfig, batch_loss, fit_gradient, learning_rate, mean_nll, sequence_logits
 
 PLUGINS = namegen.available()
 by_plugin = pytest.mark.parametrize("plugin", PLUGINS)

@@ -10,9 +10,8 @@ it built run in onnxruntime and are compared with the torch model they came from
 The CLI, `export()` and the tests share this one validator; the figures reached go into the
 export's metadata (`validation`) and into the CLI's report. How many names it checks is a
 `Checks`: FULL for `export()` and `namegen export onnx`, KEPT for the export that `fit` keeps in
-its run, which must cost seconds, not minutes (the torch sampler is most of it: FULL took up to
-7 s of one core on names.txt, cnn, and several times that on a busy machine; KEPT under 2 s). A wrong
-export differs within its first names.
+its run, which must cost seconds, not minutes (the torch sampler is most of it). A wrong export
+differs within its first names.
 """
 
 from __future__ import annotations

@@ -63,12 +63,12 @@ class Linear(NameModel):
     def fit_network(self, train, val, progress):
         # The tutorial's loop (full-batch gradient descent, lr 10, 1000 steps), with the mean NLL
         # over all pairs written as sum(count * -log p) / pair count over the table: the same loss
-        # and gradient at V*V cost per step. Plain tensors, no torch.optim: importing it costs ~1 s.
+        # and gradient at V*V cost per step. Plain tensors, no torch.optim: importing it costs more than the fit.
         # A step that would raise the loss is refused and the learning rate halved: lr 10 never
         # raises it on names.txt (the tutorial's figures stand), but it oscillates forever on a
         # vocabulary of a few tokens, where one row of the table holds most of the data.
         threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # 27x27 tensors: a second thread only adds hand-offs (measured: 5.4 s vs 0.18 s on a busy 2-core machine)
+        torch.set_num_threads(1)  # 27x27 tensors: a second thread only adds hand-offs, and waits on a busy machine
         try:
             return self._descend(train, progress)
         finally:

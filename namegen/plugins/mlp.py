@@ -41,7 +41,7 @@ class MLP(NameModel):
         hidden: int = 512
         layers: int = 1
         dropout: float = 0.2
-        steps: int = 12000  # about 95 s on 2 CPU cores (test NLL 1.9826 on names.txt; 15,000 steps gave 1.9802 in 118 s)
+        steps: int = 12000  # more gains little on names.txt
         eval_every: int = 500
         patience: int = 6
         ngram_mix: int = 6  # a Kneser-Ney 6-gram mixed in after training (namegen.mixture; 0: none)
@@ -49,7 +49,8 @@ class MLP(NameModel):
         def __post_init__(self):
             check_at_least_one(self, "block_size", "embed", "hidden", "layers")  # dropout: the trainer's checks
 
-    # block_size 2: V**2 contexts, so the exported sampler takes its tabulated loops (cnn runs its network on the whole window at every step; rnn and transformer have a step form)
+    # block_size 2: V**2 contexts, so the exported sampler takes its tabulated loop (cnn runs its network
+    # on the whole window at every step; rnn and transformer have a step form)
     test_hyperparams = {"block_size": 2, "embed": 4, "hidden": 16, "steps": 200, "eval_every": 50, "lr": 0.01, "dropout": 0.0}
 
     def build_network(self, vocab_size: int, max_len: int) -> MLPNetwork:

@@ -19,11 +19,11 @@ class Ngram(NameModel):
     @dataclass
     class Config:
         # characters per n-gram, the next one included (the context is order - 1 characters).
-        # 6 measured best on validation data of names.txt and of the bundled data (README).
+        # 6 is best on validation data of names.txt and of the bundled data (docs/benchmarks.md).
         order: int = 6
         # bits of each stored log-probability and back-off weight: 8 (one-byte codes into a
-        # codebook per context length, as KenLM quantises; names.txt test NLL 1.9781 against
-        # 1.9778) or 32 (float32: the exact estimate, 9x the bytes)
+        # codebook per context length, as KenLM quantises: a small loss, docs/plugins.md) or 32
+        # (float32: the exact estimate, several times the bytes)
         bits: int = 8
 
         def __post_init__(self):

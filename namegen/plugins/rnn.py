@@ -73,10 +73,9 @@ class RNNNetwork(nn.Module):
         gx = self.inputs[0](self.embed.weight)[token]
         for layer, inputs in enumerate(self.inputs):
             h, c = state[per_layer * layer], state[per_layer * layer + per_layer - 1]
-            h, c = self.cell(layer, gx if layer == 0 else inputs(x), h, c, move)
+            h, c = self.cell(layer, gx if layer == 0 else inputs(new[per_layer * (layer - 1)]), h, c, move)  # the layer below's new h
             new += [h, c] if self.lstm else [h]
-            x = h
-        return self.head(x), new
+        return self.head(new[-per_layer]), new
 
     def forward(self, context: torch.Tensor) -> torch.Tensor:
         return self.head(self.run(context)[:, -1])
@@ -100,11 +99,11 @@ class RNN(NameModel):
     class Config(TrainConfig):
         cell: str = "gru"  # gru or lstm
         embed: int = 64
-        hidden: int = 96  # 2 x 96 keeps the sampler over 30,000 names/s (2 x 128: 24,000), 1.94 on names.txt
+        hidden: int = 96  # 2 x 96: the widest that keeps the exported sampler above 30,000 names/s (docs/benchmarks.md)
         layers: int = 2
         dropout: float = 0.1
-        weight_decay: float = 0.1  # 0.01 overfits: test NLL 1.9533 for these sizes and steps, against 1.9419
-        steps: int = 10000  # about 2 minutes on 2 CPU cores
+        weight_decay: float = 0.1  # 0.01 overfits at these sizes and steps
+        steps: int = 10000
         eval_every: int = 500
         patience: int = 6
         ngram_mix: int = 6  # a Kneser-Ney 6-gram mixed in after training (namegen.mixture; 0: none)

@@ -127,9 +127,9 @@ class Transformer(NameModel):
         layers: int = 4
         heads: int = 4
         width: int = 64  # embedding width; a multiple of heads
-        dropout: float = 0.15  # without it the decoder overfits within 4,000 steps (val 2.02 at best); 0.2 and 0.25 measured worse at 20,000 steps
+        dropout: float = 0.15  # without it the decoder overfits early; 0.2 and 0.25 did worse at 20,000 steps
         weight_decay: float = 0.1
-        steps: int = 20000  # 7 to 10 minutes on 2 CPU cores (580 s in the zoo run, on a slow spell); names.txt test 1.8965 mixed
+        steps: int = 20000  # the fit times and NLL are in docs/benchmarks.md
         eval_every: int = 500
         patience: int = 6
         ngram_mix: int = 6  # a Kneser-Ney 6-gram mixed in after training (namegen.mixture; 0: none)
